@@ -1,0 +1,156 @@
+/* buf.c - see buf.h. */
+#include "buf.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+void buf_free(struct buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	b->toobig = 0;
+	b->oom = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	if (b->max && b->len + extra > b->max) {
+		b->toobig = 1;
+		return -1;
+	}
+	if (b->len + extra + 1 <= b->cap)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 256;
+	while (ncap < b->len + extra + 1)
+		ncap *= 2;
+	char *n = realloc(b->data, ncap);
+	if (!n) {
+		b->oom = 1;
+		return -1;
+	}
+	b->data = n;
+	b->cap = ncap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf_putc(struct buf *b, char c)
+{
+	return buf_append(b, &c, 1);
+}
+
+int buf_appendf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(small))
+		return buf_append(b, small, (size_t)n);
+	if (buf_reserve(b, (size_t)n) != 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void copy_textn(struct buf *b, const char *s, size_t len)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		const char *esc = NULL;
+		switch (s[i]) {
+		case '\\': esc = "\\\\"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		default: continue;
+		}
+		buf_append(b, s + start, i - start);
+		buf_append(b, esc, 2);
+		start = i + 1;
+	}
+	buf_append(b, s + start, len - start);
+}
+
+void copy_text(struct buf *b, const char *s)
+{
+	if (!s) {
+		copy_null(b);
+		return;
+	}
+	copy_textn(b, s, strlen(s));
+}
+
+void copy_text_or_null(struct buf *b, const char *s)
+{
+	copy_text(b, (s && *s) ? s : NULL);
+}
+
+void copy_i64(struct buf *b, int64_t v)
+{
+	buf_appendf(b, "%" PRId64, v);
+}
+
+void copy_null(struct buf *b)
+{
+	buf_append(b, "\\N", 2);
+}
+
+void copy_bytea(struct buf *b, const void *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = data;
+	/* In COPY text, the bytea hex prefix \x needs its backslash doubled. */
+	buf_append(b, "\\\\x", 3);
+	if (buf_reserve(b, len * 2) != 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		b->data[b->len++] = hex[p[i] >> 4];
+		b->data[b->len++] = hex[p[i] & 15];
+	}
+	b->data[b->len] = '\0';
+}
+
+void copy_sep(struct buf *b)
+{
+	buf_putc(b, '\t');
+}
+
+void copy_eol(struct buf *b)
+{
+	buf_putc(b, '\n');
+}

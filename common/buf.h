@@ -1,0 +1,39 @@
+/* buf.h - a growable byte buffer with an optional size cap, and the COPY
+ * text-format encoders used to stage rows in PostgreSQL. */
+#ifndef METER_BUF_H
+#define METER_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;  /* 0: unbounded; otherwise appends beyond it fail */
+	int toobig;  /* set once an append was refused for the cap */
+	int oom;     /* set once an allocation failed */
+};
+
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+/* Each returns 0, or -1 (and sets toobig/oom) if the data did not fit. */
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_putc(struct buf *b, char c);
+
+/* COPY text format: fields separated by '\t', rows ended by '\n', NULL as \N.
+ * copy_text escapes backslash, tab, newline and CR; s == NULL writes \N. */
+void copy_text(struct buf *b, const char *s);
+void copy_textn(struct buf *b, const char *s, size_t len);
+/* Empty string as NULL (for optional ids). */
+void copy_text_or_null(struct buf *b, const char *s);
+void copy_i64(struct buf *b, int64_t v);
+void copy_null(struct buf *b);
+/* bytea in hex form (\\x...), escaped for COPY. */
+void copy_bytea(struct buf *b, const void *data, size_t len);
+void copy_sep(struct buf *b);
+void copy_eol(struct buf *b);
+
+#endif

@@ -1,0 +1,94 @@
+/* db.c - see db.h. */
+#include "db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	size_t n = strlen(message);
+	log_debug("postgres: %.*s", (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
+}
+
+PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t errstr_size)
+{
+	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+	const char *vals[] = {(url && *url) ? url : NULL, app_name, "10", NULL};
+	/* keys after a NULL value are still read; an unset dbname means default */
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn) {
+		snprintf(errstr, errstr_size, "out of memory connecting to PostgreSQL");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char red[512];
+		log_redact_url(url, red, sizeof(red));
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		for (char *p = msg; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		snprintf(errstr, errstr_size, "cannot connect to PostgreSQL (%s): %s",
+			 *red ? red : "PG* defaults", msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, quiet_notices, NULL);
+	return conn;
+}
+
+void db_describe(PGconn *conn, const PGresult *res, const char *what, char *errstr,
+		 size_t errstr_size)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : "";
+	if (!msg || !*msg)
+		msg = conn ? PQerrorMessage(conn) : "no connection";
+	char line[600];
+	snprintf(line, sizeof(line), "%s", msg);
+	for (char *p = line; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	size_t n = strlen(line);
+	while (n && line[n - 1] == ' ')
+		line[--n] = '\0';
+	snprintf(errstr, errstr_size, "%s: %s", what, line);
+}
+
+int db_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		db_describe(conn, res, "database command failed", errstr, errstr_size);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		   char *errstr, size_t errstr_size, char sqlstate_out[6])
+{
+	if (sqlstate_out)
+		sqlstate_out[0] = '\0';
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	db_describe(conn, res, "database query failed", errstr, errstr_size);
+	if (sqlstate_out) {
+		const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(sqlstate_out, 6, "%s", s ? s : "");
+	}
+	PQclear(res);
+	return NULL;
+}
+
+int db_broken(PGconn *conn)
+{
+	return !conn || PQstatus(conn) != CONNECTION_OK;
+}

@@ -1,0 +1,30 @@
+/* db.h - PostgreSQL helpers shared by the programs: connect, run a command
+ * and check it, turn errors into one line. All SQL with values goes through
+ * PQexecParams or COPY; these helpers are for fixed statements. */
+#ifndef METER_DB_H
+#define METER_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* Connect with a libpq connection string or URI ("" uses the PG* variables).
+ * Returns a new connection, or NULL with errstr set (password redacted). */
+PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t errstr_size);
+
+/* Run a fixed statement (no parameters). Returns 0, or -1 with errstr set. */
+int db_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size);
+
+/* Run a statement with text parameters; returns the result (caller PQclears)
+ * when its status is COMMAND_OK or TUPLES_OK, else NULL with errstr set and
+ * *sqlstate_out (if given) filled with the five-character SQLSTATE or "". */
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		   char *errstr, size_t errstr_size, char sqlstate_out[6]);
+
+/* True when the connection is broken and must be re-established. */
+int db_broken(PGconn *conn);
+
+/* One line describing a failed result or connection. */
+void db_describe(PGconn *conn, const PGresult *res, const char *what, char *errstr,
+		 size_t errstr_size);
+
+#endif

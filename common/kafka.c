@@ -1,0 +1,34 @@
+/* kafka.c - see kafka.h. */
+#include "kafka.h"
+
+#include <stdio.h>
+
+int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+	    size_t errstr_size)
+{
+	char err[256];
+	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		snprintf(errstr, errstr_size, "Kafka property %s: %s", name, err);
+		return -1;
+	}
+	return 0;
+}
+
+rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	if (kfk_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char *errstr,
+		    size_t errstr_size)
+{
+	for (int i = 0; i < cfg->nprops; i++)
+		if (kfk_set(conf, cfg->prop_name[i], cfg->prop_value[i], errstr, errstr_size) != 0)
+			return -1;
+	return 0;
+}

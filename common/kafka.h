@@ -1,0 +1,23 @@
+/* kafka.h - librdkafka configuration from our config (brokers plus any
+ * pass-through property). */
+#ifndef METER_KAFKA_H
+#define METER_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Returns a new conf with bootstrap.servers set. Apply the program's own
+ * settings with kfk_set, then kfk_apply_props last so that the operator's
+ * pass-through properties win.
+ * NULL with errstr on a bad property. */
+rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size_t errstr_size);
+/* Set one property; 0 or -1 with errstr. */
+int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+	    size_t errstr_size);
+/* Apply the user's pass-through properties (so they override our defaults). */
+int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char *errstr,
+		    size_t errstr_size);
+
+#endif

@@ -1,0 +1,32 @@
+/* log.h - one line per record, human-readable or JSON (METER_LOG_FORMAT=json).
+ *
+ * log_warn() appends strerror(errno); log_warnx() does not (OpenSMTPD style).
+ * Never pass secrets (passwords, webhook secrets, tokens) to these functions:
+ * use log_redact_url() for connection strings.
+ */
+#ifndef METER_LOG_H
+#define METER_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+#define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Configure the process-wide logger. prog is borrowed and must outlive the
+ * logger (a string literal). json != 0 selects one JSON object per line. */
+void log_init(const char *prog, int json, enum log_level min_level);
+/* Parse "debug|info|warn|error"; returns 0 on success, -1 on garbage. */
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_errorx(const char *fmt, ...) LOG_PRINTF(1, 2);
+
+/* Copy a libpq connection string or URI into out with any password
+ * replaced by "***", so it can be logged. */
+void log_redact_url(const char *url, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,411 @@
+/* consumer.c - see consumer.h.
+ *
+ * One thread. The loop polls messages into the aggregator's pending batch
+ * and commits it when it holds batch-max messages or batch-wait has passed.
+ * Whenever the database fails, the batch is dropped (nothing of it was
+ * stored), the assigned partitions are paused, and once the database answers
+ * again they are re-assigned at the offsets stored in PostgreSQL: that is the
+ * only place the consumer ever takes a start position from.
+ */
+#include "consumer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregator.h"
+#include "dlq.h"
+#include "kafka.h"
+#include "log.h"
+
+struct consumer {
+	rd_kafka_t *rk;
+	struct agg *agg;
+	struct dlq *dlq;
+	char topic[256];
+	int64_t batch_max;
+	int64_t batch_wait_ms;
+	int need_resync;    /* take positions from PostgreSQL before consuming */
+	int fatal;
+	int64_t backoff_ms; /* current database retry delay */
+	int64_t retry_at;   /* monotonic ms of the next database attempt */
+	int64_t batch_started;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void pause_all(struct consumer *c)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	if (rd_kafka_assignment(c->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+		if (parts->cnt)
+			rd_kafka_pause_partitions(c->rk, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+}
+
+/* Database trouble: drop the batch, stop fetching, retry later. */
+static void db_trouble(struct consumer *c, const char *why)
+{
+	agg_discard(c->agg);
+	if (!c->need_resync)
+		pause_all(c);
+	c->need_resync = 1;
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 200;
+	if (c->backoff_ms > 10000)
+		c->backoff_ms = 10000;
+	/* Jitter: a quarter of the delay, so workers do not retry in step. */
+	int64_t jitter = (int64_t)(rand() % (int)(c->backoff_ms / 4 + 1));
+	c->retry_at = mono_ms() + c->backoff_ms + jitter;
+	log_warnx("%s; retrying in %" PRId64 "ms", why, c->backoff_ms + jitter);
+}
+
+/* Set each partition's position to its offset stored in PostgreSQL
+ * (beginning of the partition when none is stored). 0 or -1. */
+static int load_positions(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+	if (parts->cnt == 0)
+		return 0;
+	int32_t *ids = calloc((size_t)parts->cnt, sizeof(*ids));
+	int64_t *next = calloc((size_t)parts->cnt, sizeof(*next));
+	int rc = -1;
+	char err[512];
+	if (!ids || !next)
+		goto out;
+	for (int i = 0; i < parts->cnt; i++)
+		ids[i] = parts->elems[i].partition;
+	if (agg_load_offsets(c->agg, ids, parts->cnt, next, err, sizeof(err)) != 0) {
+		log_warnx("cannot read stored offsets: %s", err);
+		goto out;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_BEGINNING;
+		if (next[i] >= 0)
+			log_info("%s[%" PRId32 "] starts at stored offset %" PRId64,
+				 parts->elems[i].topic, parts->elems[i].partition, next[i]);
+		else
+			log_info("%s[%" PRId32 "] starts at the beginning (no stored offset)",
+				 parts->elems[i].topic, parts->elems[i].partition);
+	}
+	rc = 0;
+out:
+	free(ids);
+	free(next);
+	return rc;
+}
+
+/* Re-assign the current partitions at their stored offsets and resume. */
+static int resync(struct consumer *c)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+		return -1;
+	int rc = -1;
+	if (load_positions(c, parts) != 0)
+		goto out;
+	rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, parts);
+	if (err) {
+		log_warnx("re-assign failed: %s", rd_kafka_err2str(err));
+		goto out;
+	}
+	if (parts->cnt)
+		rd_kafka_resume_partitions(c->rk, parts);
+	c->need_resync = 0;
+	c->backoff_ms = 0;
+	rc = 0;
+out:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+static void send_reject(const struct agg_reject *r, void *opaque)
+{
+	struct consumer *c = opaque;
+	dlq_send(c->dlq, c->topic, r);
+}
+
+/* Report committed positions to Kafka, for lag monitoring only. */
+static void commit_to_kafka(struct consumer *c)
+{
+	int32_t parts[256];
+	int64_t next[256];
+	int n = agg_last_committed(c->agg, parts, next, 256);
+	if (n == 0)
+		return;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+	for (int i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(l, c->topic, parts[i])->offset = next[i];
+	rd_kafka_commit(c->rk, l, 1);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Commit the pending batch. Returns 0 when it is stored (or empty). */
+static int flush_batch(struct consumer *c)
+{
+	if (agg_pending(c->agg) == 0)
+		return 0;
+	if (agg_pending_rejects(c->agg)) {
+		agg_each_reject(c->agg, send_reject, c);
+		if (dlq_flush(c->dlq, 5000) != 0)
+			log_warnx("dead letters not yet acknowledged by Kafka; the rejects are "
+				  "stored in rejected_events");
+	}
+	char err[1024];
+	for (int attempt = 1;; attempt++) {
+		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
+		switch (r) {
+		case AGG_OK:
+			c->backoff_ms = 0;
+			commit_to_kafka(c);
+			return 0;
+		case AGG_RETRY:
+			if (attempt < 5) {
+				log_info("batch conflict, retrying: %s", err);
+				continue;
+			}
+			db_trouble(c, err);
+			return -1;
+		case AGG_FENCED:
+			log_warnx("%s; re-reading stored offsets", err);
+			agg_discard(c->agg);
+			if (!c->need_resync)
+				pause_all(c);
+			c->need_resync = 1;
+			c->retry_at = mono_ms();
+			return -1;
+		case AGG_DB_DOWN:
+		case AGG_FAILED:
+			db_trouble(c, err);
+			return -1;
+		}
+	}
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct consumer *c = opaque;
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		log_info("assigned %d partition(s)", parts->cnt);
+		if (load_positions(c, parts) == 0) {
+			rd_kafka_assign(rk, parts);
+			c->need_resync = 0;
+			c->backoff_ms = 0;
+		} else {
+			/* Positions unknown: assign paused, take them from the
+			 * database as soon as it answers. */
+			for (int i = 0; i < parts->cnt; i++)
+				parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+			rd_kafka_assign(rk, parts);
+			rd_kafka_pause_partitions(rk, parts);
+			c->need_resync = 1;
+			c->retry_at = mono_ms() + 500;
+		}
+		break;
+	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+		log_info("revoked %d partition(s)", parts->cnt);
+		if (rd_kafka_assignment_lost(rk) || c->need_resync)
+			agg_discard(c->agg);
+		else if (flush_batch(c) != 0)
+			agg_discard(c->agg);
+		for (int i = 0; i < parts->cnt; i++)
+			agg_forget_partition(c->agg, parts->elems[i].partition);
+		rd_kafka_assign(rk, NULL);
+		break;
+	default:
+		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
+		agg_discard(c->agg);
+		rd_kafka_assign(rk, NULL);
+		break;
+	}
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct consumer *c = opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char why[512];
+		rd_kafka_fatal_error(rk, why, sizeof(why));
+		log_errorx("fatal Kafka error: %s", why);
+		c->fatal = 1;
+		return;
+	}
+	/* Everything else is informational: librdkafka retries by itself. */
+	log_warnx("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3)
+		log_warnx("librdkafka %s: %s", fac, buf);
+	else
+		log_debug("librdkafka %s: %s", fac, buf);
+}
+
+struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size_t errstr_size)
+{
+	struct consumer *c = calloc(1, sizeof(*c));
+	rd_kafka_conf_t *conf = NULL;
+	if (!c) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	snprintf(c->topic, sizeof(c->topic), "%s", cfg->topic_events);
+	c->batch_max = cfg->batch_max;
+	c->batch_wait_ms = cfg->batch_wait_ms;
+	c->agg = agg_new(cfg, cfg->topic_events);
+	if (!c->agg) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	c->dlq = dlq_new(cfg, errstr, errstr_size);
+	if (!c->dlq)
+		goto fail;
+
+	conf = kfk_conf_new(cfg, errstr, errstr_size);
+	if (!conf)
+		goto fail;
+	if (kfk_set(conf, "group.id", cfg->group_id, errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "client.id", "meterd", errstr, errstr_size) != 0 ||
+	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0)
+		goto fail;
+	char pstrat[128];
+	size_t psz = sizeof(pstrat);
+	if (rd_kafka_conf_get(conf, "partition.assignment.strategy", pstrat, &psz) ==
+		    RD_KAFKA_CONF_OK &&
+	    strstr(pstrat, "cooperative")) {
+		snprintf(errstr, errstr_size,
+			 "partition.assignment.strategy=%s is not supported: meterd uses the eager "
+			 "protocol (range or roundrobin)",
+			 pstrat);
+		goto fail;
+	}
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_opaque(conf, c);
+
+	char err[512];
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!c->rk) {
+		snprintf(errstr, errstr_size, "cannot create the Kafka consumer: %s", err);
+		goto fail;
+	}
+	conf = NULL; /* now owned by rk */
+	rd_kafka_poll_set_consumer(c->rk);
+
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (e) {
+		snprintf(errstr, errstr_size, "cannot subscribe to %s: %s", c->topic,
+			 rd_kafka_err2str(e));
+		goto fail;
+	}
+	return c;
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	consumer_destroy(c);
+	return NULL;
+}
+
+void consumer_destroy(struct consumer *c)
+{
+	if (!c)
+		return;
+	if (c->rk)
+		rd_kafka_destroy(c->rk);
+	dlq_destroy(c->dlq);
+	agg_destroy(c->agg);
+	free(c);
+}
+
+static void handle_message(struct consumer *c, rd_kafka_message_t *m)
+{
+	if (m->err) {
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("consume error: %s", rd_kafka_message_errstr(m));
+		return;
+	}
+	if (c->need_resync)
+		return; /* fetched before the pause; re-read from the stored offset */
+	if (agg_pending(c->agg) == 0)
+		c->batch_started = mono_ms();
+	enum agg_added r = agg_add(c->agg, m->partition, m->offset, m->key, m->key_len,
+				   m->payload, m->len, wall_us());
+	if (r == AGG_ADD_FAILED)
+		db_trouble(c, "out of memory adding a message to the batch");
+}
+
+int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
+{
+	log_info("consuming %s", c->topic);
+	while (!*stop && !c->fatal) {
+		if (c->need_resync && mono_ms() >= c->retry_at) {
+			char err[512];
+			if (agg_connected(c->agg) || agg_connect(c->agg, err, sizeof(err)) == 0) {
+				if (resync(c) == 0)
+					log_info("database available again; resumed from stored offsets");
+				else
+					db_trouble(c, "could not re-read stored offsets");
+			} else {
+				db_trouble(c, err);
+			}
+		}
+		int timeout = 100;
+		if (agg_pending(c->agg)) {
+			int64_t left = c->batch_started + c->batch_wait_ms - mono_ms();
+			timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+		if (m) {
+			handle_message(c, m);
+			rd_kafka_message_destroy(m);
+		}
+		dlq_poll(c->dlq);
+		size_t pending = agg_pending(c->agg);
+		if (pending && ((int64_t)pending >= c->batch_max ||
+				mono_ms() - c->batch_started >= c->batch_wait_ms))
+			flush_batch(c);
+	}
+
+	if (c->fatal) {
+		agg_discard(c->agg);
+		return -1;
+	}
+	log_info("stopping: finishing the current batch");
+	if (!c->need_resync && flush_batch(c) != 0)
+		log_warnx("last batch not stored; it will be consumed again after restart");
+	agg_discard(c->agg);
+	rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+	if (err)
+		log_warnx("consumer close: %s", rd_kafka_err2str(err));
+	if (dlq_flush(c->dlq, 5000) != 0)
+		log_warnx("some dead letters were not acknowledged before exit");
+	const struct agg_stats *s = agg_get_stats(c->agg);
+	log_info("stopped: %" PRIu64 " batches, %" PRIu64 " counted, %" PRIu64
+		 " duplicates, %" PRIu64 " rejected",
+		 s->batches, s->counted, s->duplicates, s->rejected);
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* consumer.h - the Kafka side of meterd: a consumer group on the events
+ * topic, batching by size and time, rebalances handled by loading the stored
+ * offsets from PostgreSQL, dead letters for rejects.
+ *
+ * Exactly-once counting rests on two things: the offsets stored in
+ * PostgreSQL with the rollups (read on every assignment and after every
+ * database failure), and the (tenant, id) dedupe. Kafka offset commits are
+ * made after each batch for lag monitoring only.
+ */
+#ifndef METER_CONSUMER_H
+#define METER_CONSUMER_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct consumer;
+
+/* Create the consumer, its dead-letter producer and aggregator, and
+ * subscribe. Does not wait for the database. NULL with errstr. */
+struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size_t errstr_size);
+/* Run until *stop becomes non-zero (then finish or drop the batch, close
+ * the consumer so the group rebalances at once, flush dead letters) or a
+ * fatal Kafka error. Returns 0 on a clean stop, -1 on a fatal error. */
+int consumer_run(struct consumer *c, volatile sig_atomic_t *stop);
+/* consumer_destroy(NULL) is a no-op. */
+void consumer_destroy(struct consumer *c);
+
+#endif

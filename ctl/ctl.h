@@ -1,0 +1,36 @@
+/* ctl.h - shared pieces of meterctl's subcommands. */
+#ifndef METER_CTL_H
+#define METER_CTL_H
+
+#include <libpq-fe.h>
+
+#include "config.h"
+
+/* Exit codes (DESIGN.md): 0 success, 1 runtime failure, 2 usage error. */
+#define CTL_OK 0
+#define CTL_FAIL 1
+#define CTL_USAGE 2
+
+struct ctl {
+	struct meter_config cfg;
+	PGconn *conn; /* opened on first use by ctl_db() */
+};
+
+/* Print "meterctl: <message>" on stderr (one line). */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The database connection, connecting on first use; NULL after printing why. */
+PGconn *ctl_db(struct ctl *c);
+
+/* Option scanner: if argv[*i] is --name (value in next arg) or --name=value,
+ * store the value and advance *i; returns 1 if matched, 0 if not, -1 when the
+ * value is missing (message printed). */
+int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val);
+
+/* Identifiers as in events: 1..128 of [A-Za-z0-9._~:@+=-]. */
+int ctl_valid_id(const char *s);
+
+int ctl_tenant(struct ctl *c, int argc, char **argv);
+int ctl_usage(struct ctl *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,141 @@
+/* meterctl.c - the operator's tool: migrate the database, manage tenants,
+ * read usage. Subcommands live in their own files (tenant.c, usage.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "log.h"
+#include "migrations.h"
+
+void ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("meterctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+PGconn *ctl_db(struct ctl *c)
+{
+	if (c->conn)
+		return c->conn;
+	char err[1024];
+	c->conn = db_connect(c->cfg.database_url, "meterctl", err, sizeof(err));
+	if (!c->conn)
+		ctl_err("%s (set METER_DATABASE_URL)", err);
+	return c->conn;
+}
+
+int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		ctl_err("%s needs a value", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+int ctl_valid_id(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._~:@+=-", *p)))
+			return 0;
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: meterctl [options] COMMAND ...\n"
+		"\n"
+		"  migrate                          bring the database to the current schema\n"
+		"  tenant add ID [--plan P] [--tz ZONE] [--webhook URL] [--webhook-secret S]\n"
+		"             [--email ADDR] [--plan-expires RFC3339|none]\n"
+		"  tenant set ID [same options]     change a tenant\n"
+		"  tenant show ID [--json]          show a tenant (--json includes the webhook secret)\n"
+		"  tenant list [--json]             list tenants with month-to-date usage\n"
+		"  usage TENANT [--day YYYY-MM-DD | --month YYYY-MM] [--user U | --key K] [--json]\n"
+		"                                   usage of a period with limits, remaining, percent\n"
+		"\n"
+		"Options (each also an environment variable):\n");
+	cfg_print_usage(f, CFG_CTL);
+	fprintf(f, "\nExit codes: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static int cmd_migrate(struct ctl *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1) {
+		ctl_err("migrate takes no arguments");
+		return CTL_USAGE;
+	}
+	PGconn *conn = ctl_db(c);
+	if (!conn)
+		return CTL_FAIL;
+	char err[1024];
+	int n = migrate_run(conn, err, sizeof(err));
+	if (n < 0) {
+		ctl_err("%s", err);
+		return CTL_FAIL;
+	}
+	printf("database schema is current (%d migration%s applied now)\n", n, n == 1 ? "" : "s");
+	return CTL_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c;
+	char err[1024];
+	memset(&c, 0, sizeof(c));
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "help") == 0) {
+			usage(stdout);
+			return CTL_OK;
+		}
+	}
+	if (cfg_load(&c.cfg, CFG_CTL, &argc, argv, err, sizeof(err)) != 0) {
+		ctl_err("%s", err);
+		return CTL_USAGE;
+	}
+	enum log_level lvl = LOG_LVL_WARN;
+	log_init("meterctl", strcmp(c.cfg.log_format, "json") == 0, lvl);
+	if (argc < 2) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	const char *cmd = argv[1];
+	int rc;
+	if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "tenant") == 0)
+		rc = ctl_tenant(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "usage") == 0)
+		rc = ctl_usage(&c, argc - 1, argv + 1);
+	else {
+		ctl_err("unknown command '%s' (see meterctl --help)", cmd);
+		rc = CTL_USAGE;
+	}
+	if (c.conn)
+		PQfinish(c.conn);
+	return rc;
+}

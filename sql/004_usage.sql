@@ -1,0 +1,136 @@
+-- 004: reading usage. One function answers "how much has this subject used
+-- in this period, against which limits" as a JSON document; meterctl prints
+-- it and the HTTP API serves it, so both say the same thing.
+--
+-- Counts are JSON integers. Money (cost_pusd, and limit/used/remaining of
+-- the cost metric) is a string of pico-USD digits, because it can exceed
+-- what JSON parsers hold exactly in a number; cost_usd is the same amount
+-- as a decimal string.
+
+-- The plan in force for a tenant: its plan until plan_expires_at, then free.
+CREATE FUNCTION meter_effective_plan(p_plan text, p_expires timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_expires IS NOT NULL AND p_expires <= now() THEN 'free' ELSE p_plan END
+$$;
+
+CREATE FUNCTION meter_pusd_to_usd(p numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p < 0 THEN '-' ELSE '' END
+        || trunc(abs(p) / 1000000000000)::text || '.'
+        || lpad((abs(p) % 1000000000000)::text, 12, '0')
+$$;
+
+CREATE FUNCTION meter_totals_json(events bigint, requests bigint, input bigint, cached bigint,
+                                  output bigint, reasoning bigint, cost numeric)
+RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'events', coalesce(events, 0),
+        'requests', coalesce(requests, 0),
+        'input_tokens', coalesce(input, 0),
+        'cached_input_tokens', coalesce(cached, 0),
+        'output_tokens', coalesce(output, 0),
+        'reasoning_tokens', coalesce(reasoning, 0),
+        'total_tokens', coalesce(input, 0) + coalesce(output, 0),
+        'cost_pusd', coalesce(cost, 0)::text,
+        'cost_usd', meter_pusd_to_usd(coalesce(cost, 0)))
+$$;
+
+-- Usage of one subject (subject_type tenant with subject_id '', user or key)
+-- in one period (day or month) starting at the local date p_date (NULL:
+-- the current period in the tenant's zone). NULL if the tenant is unknown.
+CREATE FUNCTION meter_usage(p_tenant text, p_subject_type text, p_subject_id text,
+                            p_period text, p_date date) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t tenants%ROWTYPE;
+    v_plan text;
+    v_start date;
+    v_end date;
+    r rollups%ROWTYPE;
+    v_ops jsonb;
+    v_models jsonb;
+    v_units jsonb;
+    v_limits jsonb;
+    v_subject text;
+BEGIN
+    SELECT * INTO t FROM tenants WHERE id = p_tenant;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_plan := meter_effective_plan(t.plan_id, t.plan_expires_at);
+    v_start := coalesce(p_date, (now() AT TIME ZONE t.tz)::date);
+    IF p_period = 'month' THEN
+        v_start := date_trunc('month', v_start)::date;
+        v_end := (v_start + interval '1 month')::date;
+    ELSE
+        v_end := v_start + 1;
+    END IF;
+    v_subject := CASE p_subject_type WHEN 'tenant' THEN 'tenant/' || p_tenant
+                 ELSE p_subject_type || '/' || p_tenant || '/' || p_subject_id END;
+
+    SELECT * INTO r FROM rollups
+     WHERE tenant_id = p_tenant AND subject_type = p_subject_type
+       AND subject_id = p_subject_id AND period = p_period AND period_start = v_start;
+
+    SELECT coalesce(jsonb_object_agg(name, meter_totals_json(events, requests, input_tokens,
+                        cached_input_tokens, output_tokens, reasoning_tokens, cost_pusd)
+                        ORDER BY name) FILTER (WHERE dim = 'operation'), '{}'),
+           coalesce(jsonb_object_agg(name, meter_totals_json(events, requests, input_tokens,
+                        cached_input_tokens, output_tokens, reasoning_tokens, cost_pusd)
+                        ORDER BY name) FILTER (WHERE dim = 'model'), '{}'),
+           coalesce(jsonb_object_agg(name, quantity ORDER BY name)
+                        FILTER (WHERE dim = 'unit'), '{}')
+      INTO v_ops, v_models, v_units
+      FROM rollup_breakdown
+     WHERE tenant_id = p_tenant AND subject_type = p_subject_type
+       AND subject_id = p_subject_id AND period = p_period AND period_start = v_start;
+
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'metric', l.metric,
+               'limit', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
+                             WHEN l.metric = 'cost' THEN to_jsonb(l.limit_value::text)
+                             ELSE to_jsonb(l.limit_value) END,
+               'used', CASE WHEN l.metric = 'cost' THEN to_jsonb(u.used::text)
+                            ELSE to_jsonb(u.used) END,
+               'remaining', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
+                                 WHEN l.metric = 'cost'
+                                 THEN to_jsonb(greatest(l.limit_value - u.used, 0)::text)
+                                 ELSE to_jsonb(greatest(l.limit_value - u.used, 0)) END,
+               'percent', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
+                               WHEN l.limit_value = 0 THEN to_jsonb(100.00)
+                               ELSE to_jsonb(round(u.used * 100.0 / l.limit_value, 2)) END)
+               ORDER BY l.metric), '[]')
+      INTO v_limits
+      FROM plan_limits l
+     CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN l.metric = 'requests' THEN coalesce(r.requests, 0)::numeric
+            WHEN l.metric = 'tokens' THEN coalesce(r.input_tokens + r.output_tokens, 0)::numeric
+            WHEN l.metric = 'cost' THEN coalesce(r.cost_pusd, 0)
+            ELSE coalesce((SELECT b.requests FROM rollup_breakdown b
+                            WHERE b.tenant_id = p_tenant AND b.subject_type = p_subject_type
+                              AND b.subject_id = p_subject_id AND b.period = p_period
+                              AND b.period_start = v_start AND b.dim = 'operation'
+                              AND b.name = substr(l.metric, 4)), 0)::numeric
+            END AS used) u
+     WHERE l.plan_id = v_plan AND l.subject_type = p_subject_type AND l.period = p_period;
+
+    RETURN jsonb_build_object(
+        'tenant', p_tenant,
+        'subject', v_subject,
+        'subject_type', p_subject_type,
+        'subject_id', CASE WHEN p_subject_type = 'tenant' THEN NULL ELSE p_subject_id END,
+        'plan', v_plan,
+        'timezone', t.tz,
+        'period', p_period,
+        'period_start', v_start,
+        'period_end', v_end,
+        'resets_at', to_char((v_end::timestamp AT TIME ZONE t.tz) AT TIME ZONE 'UTC',
+                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'usage', meter_totals_json(r.events, r.requests, r.input_tokens, r.cached_input_tokens,
+                                   r.output_tokens, r.reasoning_tokens, r.cost_pusd),
+        'operations', v_ops,
+        'models', v_models,
+        'units', v_units,
+        'limits', v_limits);
+END $$;
