@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# dev/run.sh - `make run`: start the embedded default (a throwaway PostgreSQL
+# and a mock Kafka cluster), run meterd on it, send a demo stream of usage
+# events (with duplicates and a few bad ones), wait until everything is
+# counted and print what was counted per tenant.
+#
+# With METER_KAFKA_BROKERS and METER_DATABASE_URL both set, it uses those
+# instead of starting anything (the topic must exist on your cluster).
+# KEEP=1 leaves the environment and meterd running afterwards.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B="$ROOT/build"
+EVENTS=${EVENTS:-3000}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ENVDIR=""
+MPID=""
+cleanup() {
+	if [[ -n $MPID ]] && kill -0 "$MPID" 2>/dev/null && [[ ${KEEP:-0} != 1 ]]; then
+		kill -TERM "$MPID" 2>/dev/null || true
+		wait "$MPID" 2>/dev/null || true
+	fi
+	if [[ -n $ENVDIR && ${KEEP:-0} != 1 ]]; then
+		"$ROOT/dev/env.sh" stop "$ENVDIR" >/dev/null 2>&1 || true
+		rm -rf "$ENVDIR" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT INT TERM
+
+if [[ -n ${METER_KAFKA_BROKERS:-} && -n ${METER_DATABASE_URL:-} ]]; then
+	say "using your Kafka ($METER_KAFKA_BROKERS) and PostgreSQL (METER_DATABASE_URL)"
+else
+	ENVDIR=$(mktemp -d /tmp/meterd-run.XXXXXX)
+	say "starting a throwaway PostgreSQL and a mock Kafka cluster in $ENVDIR"
+	eval "$("$ROOT/dev/env.sh" start "$ENVDIR")"
+fi
+TOPIC=${METER_TOPIC_EVENTS:-usage.events}
+export METER_GROUP_ID=${METER_GROUP_ID:-meterd-demo-$$}
+
+say "migrating the database"
+"$B/meterctl" migrate
+"$B/meterctl" tenant add acme --plan pro --tz America/Argentina/Buenos_Aires \
+	--webhook https://hooks.example.com/meter --email ops@acme.example >/dev/null 2>&1 ||
+	"$B/meterctl" tenant set acme --plan pro >/dev/null
+"$B/meterctl" tenant add globex --plan starter --tz Europe/Madrid >/dev/null 2>&1 || true
+"$B/meterctl" tenant add initech --plan free >/dev/null 2>&1 || true
+
+LOG=${ENVDIR:-/tmp}/meterd-demo.log
+say "starting meterd (log: $LOG)"
+"$B/meterd" --batch-wait 100ms >"$LOG" 2>&1 &
+MPID=$!
+
+say "sending $EVENTS demo events (about 3% re-sent duplicates, a few invalid ones)"
+DEMO=$(mktemp /tmp/meterd-demo-events.XXXXXX)
+awk -v n="$EVENTS" -v now="$(date -u +%s)" '
+function pick(s,   a, k) { k = split(s, a, " "); return a[int(rand() * k) + 1] }
+function ts(t) { return strftime("%Y-%m-%dT%H:%M:%SZ", t, 1) }
+BEGIN {
+	srand(42)
+	sent = 0
+	for (i = 1; i <= n; i++) {
+		r = rand()
+		tenant = r < 0.55 ? "acme" : (r < 0.85 ? "globex" : (r < 0.97 ? "initech" : "hooli"))
+		prov = pick("openai openai anthropic gemini")
+		if (prov == "openai") model = pick("gpt-4o gpt-4o-mini gpt-4.1-mini")
+		else if (prov == "anthropic") model = pick("claude-sonnet-4-5 claude-haiku-4-5")
+		else model = pick("gemini-2.5-flash gemini-2.5-pro")
+		op = pick("chat chat chat rag embedding script_generation")
+		inp = int(rand() * 4000) + 50; out = int(rand() * 1500); cached = int(inp * rand() * 0.3)
+		extra = ""
+		if (rand() < 0.02) { op = "image_generation"; prov = "openai"; model = "dall-e-3"; inp = 0; out = 0; cached = 0; extra = ",\"units\":{\"images\":" int(rand() * 3 + 1) "}" }
+		if (rand() < 0.01) { op = "video_generation"; prov = "gemini"; model = "veo-3-fast"; inp = 0; out = 0; cached = 0; extra = ",\"units\":{\"video_seconds\":8}" }
+		ev = sprintf("{\"specversion\":\"1.0\",\"id\":\"demo-%d\",\"source\":\"demo\",\"type\":\"com.meterd.usage\",\"time\":\"%s\",\"subject\":\"%s\",\"data\":{\"tenant_id\":\"%s\",\"user_id\":\"u-%d\",\"api_key_id\":\"k-%d\",\"provider\":\"%s\",\"model\":\"%s\",\"operation\":\"%s\",\"input_tokens\":%d,\"cache_read_input_tokens\":%d,\"output_tokens\":%d%s}}",
+			i, ts(now - int(rand() * 3600)), tenant, tenant, int(rand() * 5), int(rand() * 2), prov, model, op, inp, cached, out, extra)
+		print tenant "\t" ev; sent++
+		if (rand() < 0.03) { print tenant "\t" ev; sent++ }
+	}
+	print "acme\t{\"specversion\":\"1.0\",\"id\":\"bad-1\",\"source\":\"demo\"";  sent++
+	print "globex\t{\"specversion\":\"1.0\",\"id\":\"bad-2\",\"source\":\"demo\",\"type\":\"x\",\"time\":\"" ts(now) "\",\"subject\":\"globex\",\"data\":{\"operation\":\"chat\",\"input_tokens\":-3}}"; sent++
+	print sent > "/dev/stderr"
+}' >"$DEMO" 2>"$DEMO.count"
+SENT=$(cat "$DEMO.count")
+kcat -P -b "$METER_KAFKA_BROKERS" -t "$TOPIC" -K $'\t' <"$DEMO"
+rm -f "$DEMO" "$DEMO.count"
+
+say "waiting for meterd to count all $SENT messages"
+for _ in $(seq 1 600); do
+	done_n=$(psql -XAtq "$METER_DATABASE_URL" -c \
+		"SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$METER_GROUP_ID'" 2>/dev/null || echo 0)
+	[[ $done_n -ge $SENT ]] && break
+	if ! kill -0 "$MPID" 2>/dev/null; then
+		echo "meterd exited; its log:" >&2
+		tail -20 "$LOG" >&2
+		exit 1
+	fi
+	sleep 0.2
+done
+
+say "counted this month, per tenant (* = tenant first seen in an event)"
+"$B/meterctl" tenant list
+echo
+psql -XAtq "$METER_DATABASE_URL" -c "SELECT count(*) || ' events rejected: ' || string_agg(reason, ', ') FROM rejected_events"
+echo
+say "meterctl usage acme --day today"
+"$B/meterctl" usage acme --day "$(TZ=America/Argentina/Buenos_Aires date +%F)"
+if [[ ${KEEP:-0} == 1 ]]; then
+	say "KEEP=1: meterd (pid $MPID) and the environment stay up; source ${ENVDIR:-}/env to use them"
+fi
