@@ -127,7 +127,10 @@ int agg_connect(struct agg *a, char *errstr, size_t errstr_size)
 	a->conn = db_connect(a->url, "meterd", errstr, errstr_size);
 	if (!a->conn)
 		return -1;
-	if (db_exec(a->conn, "SELECT meter_stage_prepare()", errstr, errstr_size) != 0) {
+	/* A batch takes well under a second; a statement stuck for minutes means
+	 * a sick server, and failing lets the consumer retry and resync. */
+	if (db_exec(a->conn, "SET statement_timeout = '120s'; SELECT meter_stage_prepare()", errstr,
+		    errstr_size) != 0) {
 		drop_conn(a);
 		return -1;
 	}

@@ -15,9 +15,14 @@ static void quiet_notices(void *arg, const char *message)
 
 PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t errstr_size)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-	const char *vals[] = {(url && *url) ? url : NULL, app_name, "10", NULL};
-	/* keys after a NULL value are still read; an unset dbname means default */
+	/* Our defaults come first so that anything in the user's URL (dbname is
+	 * expanded in place) overrides them. Keepalives notice a dead server
+	 * within about a minute instead of the kernel's two hours. */
+	const char *keys[] = {"application_name", "connect_timeout", "keepalives",
+			      "keepalives_idle", "keepalives_interval", "keepalives_count",
+			      "dbname", NULL};
+	const char *vals[] = {app_name, "10", "1", "30", "10", "3",
+			      (url && *url) ? url : NULL, NULL};
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 	if (!conn) {
 		snprintf(errstr, errstr_size, "out of memory connecting to PostgreSQL");

@@ -33,15 +33,17 @@
 enum ev_reason {
 	EV_OK = 0,
 	EV_TOO_LARGE,            /* payload over the size cap */
-	EV_MALFORMED_JSON,       /* not parseable JSON */
+	EV_MALFORMED_JSON,       /* not parseable JSON, duplicate keys, escaped NUL; also
+				  * out of memory, for want of a better reason */
 	EV_INVALID_UTF8,         /* bytes that are not UTF-8 */
 	EV_NOT_OBJECT,           /* top level (or data) is not an object */
 	EV_MISSING_FIELD,        /* a required field is absent or null */
 	EV_WRONG_TYPE,           /* a field has the wrong JSON type */
 	EV_NEGATIVE_VALUE,       /* a count below zero */
-	EV_OUT_OF_RANGE,         /* a number over its cap */
+	EV_OUT_OF_RANGE,         /* a number over its cap (also a real like 1e400) */
 	EV_INTEGER_OVERFLOW,     /* an integer outside int64 */
-	EV_TOO_LONG,             /* a string over its cap */
+	EV_TOO_LONG,             /* a string over its cap (also data.units entries,
+				  * serialized data.metadata) */
 	EV_INVALID_VALUE,        /* a string with characters not allowed there */
 	EV_INVALID_TIME,         /* time is not RFC 3339 */
 	EV_TOO_LATE,             /* time older than the lateness bound */
@@ -61,7 +63,8 @@ struct ev_limits {
 	size_t max_bytes;        /* payload cap; 0 means 65536 */
 	int64_t now_us;          /* wall clock (epoch microseconds); 0 skips the window check */
 	int64_t max_lateness_us; /* events older than now - this are EV_TOO_LATE */
-	int64_t max_future_us;   /* events newer than now + this are EV_TIME_IN_FUTURE */
+	int64_t max_future_us;   /* events newer than now + this are EV_TIME_IN_FUTURE;
+				  * with now_us set, 0 means no tolerance (both saturate) */
 };
 
 /* One validated event. Strings are NUL-terminated copies; an absent optional
@@ -84,20 +87,26 @@ struct meter_event {
 	int64_t requests;              /* default 1 */
 	int has_cost;                  /* data.cost given */
 	int64_t cost_pusd;             /* pico-USD, when has_cost */
-	char *units_json;              /* owned: compact JSON object {"images":2}, or NULL */
+	char *units_json;              /* owned: compact JSON object {"images":2}, sorted
+					* keys, or NULL when absent or {} */
 	char endpoint[EV_ENDPOINT_MAX + 1];
 	char method[EV_METHOD_MAX + 1];
 	int64_t status_code;           /* -1 when absent */
 	int64_t latency_ms;            /* -1 when absent */
 	char workflow_id[EV_ID_MAX + 1];
 	char execution_id[EV_ID_MAX + 1];
-	char *metadata_json;           /* owned: compact JSON object, or NULL */
+	char *metadata_json;           /* owned: compact JSON object, sorted keys, reals
+					* with 15 significant digits; NULL when absent
+					* or {} */
 };
 
 /* Parse and validate buf[0..len) (no NUL terminator needed). On success
  * returns 0 and fills *ev (release with ev_clear()). On rejection returns -1,
  * fills *err, and leaves *ev cleared (nothing to free). lim may be NULL for
- * defaults without a time window. */
+ * defaults without a time window; err may be NULL. *ev is overwritten without
+ * being freed: ev_clear() an event before reusing it. The time window is
+ * checked last, so EV_TOO_LATE and EV_TIME_IN_FUTURE mean "otherwise valid".
+ * Pure and thread-safe (no global state besides jansson's). */
 int ev_parse(const void *buf, size_t len, const struct ev_limits *lim, struct meter_event *ev,
 	     struct ev_error *err);
 
