@@ -29,7 +29,7 @@ COMMON_SRC := $(wildcard common/*.c) schema/event.c
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
-SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql))
+SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql)) $(sort $(wildcard sql/R_*.sql))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o) $(B)/sql_embedded.o
 AGG_OBJ := $(AGG_SRC:%.c=$(B)/%.o)

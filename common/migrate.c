@@ -9,6 +9,30 @@
 #include "migrations.h"
 #include "num.h"
 
+static uint64_t fnv64(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* 1 if the repeatable migration name was last applied with checksum sum,
+ * 0 if not, -1 on error. */
+static int repeatable_current(PGconn *conn, const char *name, const char *sum, char *errstr,
+			      size_t errstr_size)
+{
+	const char *params[] = {name, sum};
+	PGresult *r = db_query(conn,
+			       "SELECT 1 FROM schema_repeatables WHERE name = $1 AND checksum = $2",
+			       2, params, errstr, errstr_size, NULL);
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	PQclear(r);
+	return n == 1;
+}
+
 int migrate_run(PGconn *conn, char *errstr, size_t errstr_size)
 {
 	int applied = 0;
@@ -25,6 +49,9 @@ int migrate_run(PGconn *conn, char *errstr, size_t errstr_size)
 		    "SET client_min_messages = warning;"
 		    "CREATE TABLE IF NOT EXISTS schema_migrations ("
 		    " version int PRIMARY KEY, name text NOT NULL,"
+		    " applied_at timestamptz NOT NULL DEFAULT now());"
+		    "CREATE TABLE IF NOT EXISTS schema_repeatables ("
+		    " name text PRIMARY KEY, checksum text NOT NULL,"
 		    " applied_at timestamptz NOT NULL DEFAULT now());"
 		    "RESET client_min_messages",
 		    errstr, errstr_size) != 0)
@@ -61,10 +88,21 @@ int migrate_run(PGconn *conn, char *errstr, size_t errstr_size)
 
 	for (int i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
-		if (done[m->version])
-			continue;
 		char what[160];
-		snprintf(what, sizeof(what), "migration %03d_%s", m->version, m->name);
+		char sum[24];
+		if (m->version == 0) {
+			snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)fnv64(m->sql));
+			int cur = repeatable_current(conn, m->name, sum, errstr, errstr_size);
+			if (cur < 0)
+				goto fail;
+			if (cur)
+				continue;
+			snprintf(what, sizeof(what), "repeatable migration R_%s", m->name);
+		} else {
+			if (done[m->version])
+				continue;
+			snprintf(what, sizeof(what), "migration %03d_%s", m->version, m->name);
+		}
 		if (db_exec(conn, "BEGIN", errstr, errstr_size) != 0)
 			goto fail;
 		PGresult *r = PQexec(conn, m->sql);
@@ -79,8 +117,17 @@ int migrate_run(PGconn *conn, char *errstr, size_t errstr_size)
 		char vbuf[16];
 		snprintf(vbuf, sizeof(vbuf), "%d", m->version);
 		const char *params[] = {vbuf, m->name};
-		r = db_query(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-			     params, errstr, errstr_size, NULL);
+		const char *rparams[] = {m->name, sum};
+		if (m->version == 0)
+			r = db_query(conn,
+				     "INSERT INTO schema_repeatables (name, checksum) VALUES ($1, $2)"
+				     " ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum,"
+				     " applied_at = now()",
+				     2, rparams, errstr, errstr_size, NULL);
+		else
+			r = db_query(conn,
+				     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+				     params, errstr, errstr_size, NULL);
 		if (!r) {
 			char ignore[64];
 			db_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
