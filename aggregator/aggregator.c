@@ -64,6 +64,7 @@ struct agg {
 
 	struct buf copybuf;
 	struct agg_stats stats;
+	uint64_t last_crossings; /* limit crossings recorded by the last commit */
 };
 
 struct agg *agg_new(const struct meter_config *cfg, const char *topic)
@@ -656,15 +657,16 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 				 a->default_plan};
 	char state[6];
 	PGresult *res = db_query(a->conn,
-				 "SELECT counted, duplicates, rejected FROM meter_apply_batch("
+				 "SELECT counted, duplicates, rejected, crossings FROM meter_apply_batch("
 				 "$1, $2, $3::int[], $4::bigint[], $5::bigint[], $6)",
 				 6, params, errstr, errstr_size, state);
 	if (!res) {
 		rc = classify(a, state);
 		goto out;
 	}
-	int64_t counted = 0, dups = 0, rejected = 0;
+	int64_t counted = 0, dups = 0, rejected = 0, crossings = 0;
 	if (PQntuples(res) == 1) {
+		num_parse_i64(PQgetvalue(res, 0, 3), 0, INT64_MAX, &crossings);
 		num_parse_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &counted);
 		num_parse_i64(PQgetvalue(res, 0, 1), 0, INT64_MAX, &dups);
 		num_parse_i64(PQgetvalue(res, 0, 2), 0, INT64_MAX, &rejected);
@@ -709,6 +711,8 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	a->stats.counted += (uint64_t)counted;
 	a->stats.duplicates += (uint64_t)dups + batch_dups;
 	a->stats.rejected += (uint64_t)rejected;
+	a->stats.crossings += (uint64_t)crossings;
+	a->last_crossings = (uint64_t)crossings;
 	for (size_t i = 0; i < a->n; i++)
 		if (a->items[i].kind == IT_REJECT && a->items[i].err.reason < EV_REASON_COUNT)
 			a->stats.rejected_by_reason[a->items[i].err.reason]++;
@@ -748,6 +752,11 @@ int agg_last_committed(const struct agg *a, int32_t *parts, int64_t *next, int m
 		next[i] = a->last_next[i];
 	}
 	return n;
+}
+
+uint64_t agg_last_crossings(const struct agg *a)
+{
+	return a->last_crossings;
 }
 
 const struct agg_stats *agg_get_stats(const struct agg *a)

@@ -34,6 +34,7 @@ struct agg_stats {
 	uint64_t rejected;
 	uint64_t rejected_by_reason[EV_REASON_COUNT];
 	uint64_t skipped;      /* below the stored offset: already counted */
+	uint64_t crossings;    /* limits reached (blocks recorded) */
 	uint64_t db_errors;
 	double last_commit_seconds;
 };
@@ -98,6 +99,10 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size);
 /* Offsets to report to Kafka (for lag monitoring) after a commit: fills up to
  * max (partition, next offset) pairs of the last committed batch. */
 int agg_last_committed(const struct agg *a, int32_t *parts, int64_t *next, int max);
+
+/* Limit crossings recorded by the last committed batch (their flags are in
+ * the outbox, to be published). */
+uint64_t agg_last_crossings(const struct agg *a);
 
 const struct agg_stats *agg_get_stats(const struct agg *a);
 

@@ -103,7 +103,10 @@ int migrate_run(PGconn *conn, char *errstr, size_t errstr_size)
 				continue;
 			snprintf(what, sizeof(what), "migration %03d_%s", m->version, m->name);
 		}
-		if (db_exec(conn, "BEGIN", errstr, errstr_size) != 0)
+		/* Repeatables may refer to each other in any order (pg_dump does
+		 * the same): bodies are checked when called, not when created. */
+		if (db_exec(conn, m->version ? "BEGIN" : "BEGIN; SET LOCAL check_function_bodies = off",
+			    errstr, errstr_size) != 0)
 			goto fail;
 		PGresult *r = PQexec(conn, m->sql);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {

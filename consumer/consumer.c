@@ -16,14 +16,17 @@
 #include <time.h>
 
 #include "aggregator.h"
+#include "clock.h"
 #include "dlq.h"
 #include "kafka.h"
 #include "log.h"
+#include "publisher.h"
 
 struct consumer {
 	rd_kafka_t *rk;
 	struct agg *agg;
 	struct dlq *dlq;
+	struct publisher *pub;
 	char topic[256];
 	int64_t batch_max;
 	int64_t batch_wait_ms;
@@ -34,19 +37,8 @@ struct consumer {
 	int64_t batch_started;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define mono_ms clock_mono_ms
+#define wall_us clock_wall_us
 
 static void pause_all(struct consumer *c)
 {
@@ -171,6 +163,9 @@ static int flush_batch(struct consumer *c)
 		case AGG_OK:
 			c->backoff_ms = 0;
 			commit_to_kafka(c);
+			/* New crossings: get their flags out now, not at the next tick. */
+			if (agg_last_crossings(c->agg))
+				pub_tick(c->pub, 1);
 			return 0;
 		case AGG_RETRY:
 			if (attempt < 5) {
@@ -277,6 +272,9 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	c->dlq = dlq_new(cfg, errstr, errstr_size);
 	if (!c->dlq)
 		goto fail;
+	c->pub = pub_new(cfg, "meterd", errstr, errstr_size);
+	if (!c->pub)
+		goto fail;
 
 	conf = kfk_conf_new(cfg, errstr, errstr_size);
 	if (!conf)
@@ -337,6 +335,7 @@ void consumer_destroy(struct consumer *c)
 	if (c->rk)
 		rd_kafka_destroy(c->rk);
 	dlq_destroy(c->dlq);
+	pub_destroy(c->pub);
 	agg_destroy(c->agg);
 	free(c);
 }
@@ -384,6 +383,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			rd_kafka_message_destroy(m);
 		}
 		dlq_poll(c->dlq);
+		pub_tick(c->pub, 0);
 		size_t pending = agg_pending(c->agg);
 		if (pending && ((int64_t)pending >= c->batch_max ||
 				mono_ms() - c->batch_started >= c->batch_wait_ms))

@@ -1,11 +1,11 @@
--- 003: applying a batch. meterd COPYs a validated batch into the session's
+-- Applying a batch (repeatable: re-applied whenever this file changes). meterd COPYs a validated batch into the session's
 -- staging tables and calls meter_apply_batch() inside its transaction; the
 -- whole batch (offsets, dedupe, event log, rollups, rejects) commits or rolls
 -- back as one.
 
 -- Create the session's staging tables (temporary, emptied at commit). The
 -- column order is the COPY order used by aggregator/aggregator.c.
-CREATE FUNCTION meter_stage_prepare() RETURNS void
+CREATE OR REPLACE FUNCTION meter_stage_prepare() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     SET LOCAL client_min_messages = warning;
@@ -71,7 +71,7 @@ BEGIN
 END $$;
 
 -- Make sure the monthly partition of events holding ts exists.
-CREATE FUNCTION meter_ensure_event_partition(ts timestamptz) RETURNS text
+CREATE OR REPLACE FUNCTION meter_ensure_event_partition(ts timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     lo timestamptz := date_trunc('month', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
@@ -95,9 +95,11 @@ END $$;
 -- batch's last message. If the stored offset is not the expected one, another
 -- consumer has committed that partition since: raise MT001 so the caller
 -- rolls back and re-reads its offsets (zombie fencing).
+DROP FUNCTION IF EXISTS meter_apply_batch(text, text, int[], bigint[], bigint[], text);
 CREATE FUNCTION meter_apply_batch(p_group text, p_topic text, p_partitions int[],
                                   p_expected bigint[], p_next bigint[], p_default_plan text,
-                                  OUT counted int, OUT duplicates int, OUT rejected int)
+                                  OUT counted int, OUT duplicates int, OUT rejected int,
+                                  OUT crossings int)
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
@@ -243,6 +245,16 @@ BEGIN
         reasoning_tokens = r.reasoning_tokens + EXCLUDED.reasoning_tokens,
         cost_pusd = r.cost_pusd + EXCLUDED.cost_pusd,
         quantity = r.quantity + EXCLUDED.quantity;
+
+    -- Limits: compare the new totals of every subject the batch touched
+    -- with the limits that apply to it, in this same transaction.
+    SELECT meter_evaluate(array_agg(x.tenant_id), array_agg(x.kind), array_agg(x.id))
+      INTO crossings
+      FROM (SELECT DISTINCT c.tenant_id, sub.kind, sub.id
+              FROM stage_counted c
+             CROSS JOIN LATERAL (VALUES ('tenant', ''), ('user', c.user_id),
+                                        ('key', c.api_key_id)) sub(kind, id)
+             WHERE sub.id IS NOT NULL) x;
 
     INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, kafka_key, reason,
                                  detail, tenant_id, event_id, payload, payload_size)

@@ -1,4 +1,4 @@
--- 004: reading usage. One function answers "how much has this subject used
+-- Reading usage (repeatable: re-applied whenever this file changes). One function answers "how much has this subject used
 -- in this period, against which limits" as a JSON document; meterctl prints
 -- it and the HTTP API serves it, so both say the same thing.
 --
@@ -7,20 +7,14 @@
 -- what JSON parsers hold exactly in a number; cost_usd is the same amount
 -- as a decimal string.
 
--- The plan in force for a tenant: its plan until plan_expires_at, then free.
-CREATE FUNCTION meter_effective_plan(p_plan text, p_expires timestamptz) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p_expires IS NOT NULL AND p_expires <= now() THEN 'free' ELSE p_plan END
-$$;
-
-CREATE FUNCTION meter_pusd_to_usd(p numeric) RETURNS text
+CREATE OR REPLACE FUNCTION meter_pusd_to_usd(p numeric) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p < 0 THEN '-' ELSE '' END
         || trunc(abs(p) / 1000000000000)::text || '.'
         || lpad((abs(p) % 1000000000000)::text, 12, '0')
 $$;
 
-CREATE FUNCTION meter_totals_json(events bigint, requests bigint, input bigint, cached bigint,
+CREATE OR REPLACE FUNCTION meter_totals_json(events bigint, requests bigint, input bigint, cached bigint,
                                   output bigint, reasoning bigint, cost numeric)
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object(
@@ -38,7 +32,7 @@ $$;
 -- Usage of one subject (subject_type tenant with subject_id '', user or key)
 -- in one period (day or month) starting at the local date p_date (NULL:
 -- the current period in the tenant's zone). NULL if the tenant is unknown.
-CREATE FUNCTION meter_usage(p_tenant text, p_subject_type text, p_subject_id text,
+CREATE OR REPLACE FUNCTION meter_usage(p_tenant text, p_subject_type text, p_subject_id text,
                             p_period text, p_date date) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -58,7 +52,7 @@ BEGIN
         RETURN NULL;
     END IF;
     v_plan := meter_effective_plan(t.plan_id, t.plan_expires_at);
-    v_start := coalesce(p_date, (now() AT TIME ZONE t.tz)::date);
+    v_start := coalesce(p_date, (meter_now() AT TIME ZONE t.tz)::date);
     IF p_period = 'month' THEN
         v_start := date_trunc('month', v_start)::date;
         v_end := (v_start + interval '1 month')::date;
@@ -85,8 +79,12 @@ BEGIN
      WHERE tenant_id = p_tenant AND subject_type = p_subject_type
        AND subject_id = p_subject_id AND period = p_period AND period_start = v_start;
 
+    -- Limits of this period (and, in a day view, the rolling 30-day window
+    -- ending that day), with usage as it counts against them (after resets).
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'metric', l.metric,
+               'period', l.period,
+               'source', l.source,
                'limit', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
                              WHEN l.metric = 'cost' THEN to_jsonb(l.limit_value::text)
                              ELSE to_jsonb(l.limit_value) END,
@@ -99,21 +97,14 @@ BEGIN
                'percent', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
                                WHEN l.limit_value = 0 THEN to_jsonb(100.00)
                                ELSE to_jsonb(round(u.used * 100.0 / l.limit_value, 2)) END)
-               ORDER BY l.metric), '[]')
+               ORDER BY l.period, l.metric), '[]')
       INTO v_limits
-      FROM plan_limits l
+      FROM meter_effective_limits(p_tenant, p_subject_type, p_subject_id) l
      CROSS JOIN LATERAL (
-        SELECT CASE
-            WHEN l.metric = 'requests' THEN coalesce(r.requests, 0)::numeric
-            WHEN l.metric = 'tokens' THEN coalesce(r.input_tokens + r.output_tokens, 0)::numeric
-            WHEN l.metric = 'cost' THEN coalesce(r.cost_pusd, 0)
-            ELSE coalesce((SELECT b.requests FROM rollup_breakdown b
-                            WHERE b.tenant_id = p_tenant AND b.subject_type = p_subject_type
-                              AND b.subject_id = p_subject_id AND b.period = p_period
-                              AND b.period_start = v_start AND b.dim = 'operation'
-                              AND b.name = substr(l.metric, 4)), 0)::numeric
-            END AS used) u
-     WHERE l.plan_id = v_plan AND l.subject_type = p_subject_type AND l.period = p_period;
+        SELECT meter_limit_used(p_tenant, p_subject_type, p_subject_id, l.metric, l.period,
+                                CASE WHEN l.period = 'rolling30' THEN v_start - 29
+                                     ELSE v_start END) AS used) u
+     WHERE l.period = p_period OR (l.period = 'rolling30' AND p_period = 'day');
 
     RETURN jsonb_build_object(
         'tenant', p_tenant,
@@ -132,5 +123,6 @@ BEGIN
         'operations', v_ops,
         'models', v_models,
         'units', v_units,
-        'limits', v_limits);
+        'limits', v_limits,
+        'flag', meter_current_flag(p_tenant, p_subject_type, p_subject_id));
 END $$;

@@ -1,0 +1,322 @@
+/* publisher.c - see publisher.h. */
+#include "publisher.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+#include "num.h"
+
+#define PUB_LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_flag_publisher'))"
+#define DRAIN_LIMIT 1000
+
+struct publisher {
+	PGconn *conn;
+	rd_kafka_t *rk;
+	char url[CFG_STR_MAX];
+	char app[64];
+	char topic[256];
+	int leader;
+	int64_t retry_at;     /* next connection or lock attempt (mono ms) */
+	int64_t next_janitor; /* next period-end clearing */
+	int64_t next_poll;    /* next drain without a wake-up */
+	int64_t backoff_ms;
+	uint64_t dr_ok, dr_failed; /* delivery reports */
+	struct pub_stats stats;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	struct publisher *p = opaque;
+	if (m->err) {
+		p->dr_failed++;
+		log_warnx("flag for %.*s not delivered: %s", (int)m->key_len, (const char *)m->key,
+			  rd_kafka_err2str(m->err));
+	} else {
+		p->dr_ok++;
+	}
+}
+
+struct publisher *pub_new(const struct meter_config *cfg, const char *app_name, char *errstr,
+			  size_t errstr_size)
+{
+	struct publisher *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	snprintf(p->url, sizeof(p->url), "%s", cfg->database_url);
+	snprintf(p->app, sizeof(p->app), "%s-publisher", app_name);
+	snprintf(p->topic, sizeof(p->topic), "%s", cfg->topic_limits);
+	rd_kafka_conf_t *conf = kfk_conf_new(cfg, errstr, errstr_size);
+	if (!conf)
+		goto fail;
+	/* Flags are latency-sensitive and few: send at once. */
+	if (kfk_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "linger.ms", "0", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "client.id", p->app, errstr, errstr_size) != 0 ||
+	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_opaque(conf, p);
+	char err[512];
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "cannot create the flag producer: %s", err);
+		goto fail;
+	}
+	return p;
+fail:
+	pub_destroy(p);
+	return NULL;
+}
+
+void pub_destroy(struct publisher *p)
+{
+	if (!p)
+		return;
+	if (p->rk) {
+		if (rd_kafka_flush(p->rk, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warnx("%d flags still queued at exit; they stay in the outbox and are "
+				  "published again",
+				  rd_kafka_outq_len(p->rk));
+		rd_kafka_destroy(p->rk);
+	}
+	if (p->conn)
+		PQfinish(p->conn); /* releases the publisher lock */
+	free(p);
+}
+
+static void lose_conn(struct publisher *p, const char *why)
+{
+	if (p->leader)
+		log_warnx("flag publisher stepping down: %s", why);
+	if (p->conn)
+		PQfinish(p->conn);
+	p->conn = NULL;
+	p->leader = 0;
+	p->stats.leader = 0;
+	p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > 10000 ? 10000 : p->backoff_ms * 2)
+				      : 250;
+	p->retry_at = clock_mono_ms() + p->backoff_ms;
+}
+
+/* Connect if needed and try to take the lock. 1 if leader. */
+static int become_leader(struct publisher *p, char *errstr, size_t errstr_size)
+{
+	if (p->leader)
+		return 1;
+	if (!p->conn) {
+		p->conn = db_connect(p->url, p->app, errstr, errstr_size);
+		if (!p->conn)
+			return 0;
+	}
+	PGresult *r = db_query(p->conn, PUB_LOCK_SQL, 0, NULL, errstr, errstr_size, NULL);
+	if (!r)
+		return 0;
+	int got = PQntuples(r) == 1 && *PQgetvalue(r, 0, 0) == 't';
+	PQclear(r);
+	if (!got)
+		return 0;
+	if (db_exec(p->conn, "LISTEN meter_flags", errstr, errstr_size) != 0)
+		return 0;
+	p->leader = 1;
+	p->stats.leader = 1;
+	p->backoff_ms = 0;
+	return 1;
+}
+
+/* Publish one round of pending flags (at most DRAIN_LIMIT subjects). Returns
+ * the number published, 0 when nothing is pending, -1 on failure. */
+static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
+{
+	PGresult *r = db_query(
+		p->conn,
+		"SELECT o.tenant_id, o.subject_type, o.subject_id, o.max_id,"
+		" meter_subject(o.subject_type, o.tenant_id, o.subject_id),"
+		" meter_current_flag(o.tenant_id, o.subject_type, o.subject_id)::text"
+		" FROM (SELECT tenant_id, subject_type, subject_id, max(id) AS max_id,"
+		"       min(id) AS min_id FROM flag_outbox WHERE sent_at IS NULL"
+		"       GROUP BY 1, 2, 3 ORDER BY min(id) LIMIT " "1000" ") o ORDER BY o.min_id",
+		0, NULL, errstr, errstr_size, NULL);
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		return 0;
+	}
+	uint64_t failed_before = p->dr_failed;
+	int queued = 0;
+	for (int i = 0; i < n; i++) {
+		const char *subject = PQgetvalue(r, i, 4);
+		const char *flag = PQgetvalue(r, i, 5);
+		rd_kafka_resp_err_t err;
+		int64_t give_up = clock_mono_ms() + 5000;
+		do {
+			err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_KEY((void *)subject, strlen(subject)),
+						RD_KAFKA_V_VALUE((void *)flag, strlen(flag)),
+						RD_KAFKA_V_END);
+			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				rd_kafka_poll(p->rk, 50);
+		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && clock_mono_ms() < give_up);
+		if (err) {
+			snprintf(errstr, errstr_size, "cannot queue flag for %s: %s", subject,
+				 rd_kafka_err2str(err));
+			PQclear(r);
+			rd_kafka_flush(p->rk, 1000);
+			return -1;
+		}
+		queued++;
+	}
+	/* Wait for the acknowledgements before marking anything sent. */
+	rd_kafka_flush(p->rk, 10000);
+	if (rd_kafka_outq_len(p->rk) > 0 || p->dr_failed != failed_before) {
+		p->stats.failed += (uint64_t)queued;
+		snprintf(errstr, errstr_size,
+			 "the broker did not acknowledge %d flag(s); they stay in the outbox",
+			 queued);
+		PQclear(r);
+		return -1;
+	}
+
+	json_t *done = json_array();
+	for (int i = 0; i < n; i++) {
+		int64_t max_id = 0;
+		num_parse_i64(PQgetvalue(r, i, 3), 0, INT64_MAX, &max_id);
+		json_error_t jerr;
+		json_t *flag = json_loads(PQgetvalue(r, i, 5), 0, &jerr);
+		json_array_append_new(done, json_pack("{s:s, s:s, s:s, s:I, s:o*}", "tenant",
+						      PQgetvalue(r, i, 0), "subject_type",
+						      PQgetvalue(r, i, 1), "subject_id",
+						      PQgetvalue(r, i, 2), "max_id",
+						      (json_int_t)max_id, "flag", flag));
+		log_info("flag %s: %s", PQgetvalue(r, i, 4),
+			 strstr(PQgetvalue(r, i, 5), "\"state\": \"blocked\"") ? "blocked" : "ok");
+	}
+	PQclear(r);
+	char *text = json_dumps(done, JSON_COMPACT);
+	json_decref(done);
+	if (!text) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	const char *params[1] = {text};
+	r = db_query(p->conn, "SELECT meter_flags_published($1::jsonb)", 1, params, errstr,
+		     errstr_size, NULL);
+	free(text);
+	if (!r)
+		return -1; /* published but not marked: published again later, harmless */
+	PQclear(r);
+	p->stats.published += (uint64_t)n;
+	return n;
+}
+
+static int drain_all(struct publisher *p, char *errstr, size_t errstr_size)
+{
+	int total = 0;
+	for (int round = 0; round < 100; round++) {
+		int n = drain_round(p, errstr, errstr_size);
+		if (n < 0)
+			return -1;
+		total += n;
+		if (n < DRAIN_LIMIT)
+			break;
+	}
+	return total;
+}
+
+void pub_tick(struct publisher *p, int kick)
+{
+	char err[1024];
+	int64_t now = clock_mono_ms();
+	rd_kafka_poll(p->rk, 0);
+	if (!p->leader) {
+		if (now < p->retry_at)
+			return;
+		if (!become_leader(p, err, sizeof(err))) {
+			if (!p->conn || db_broken(p->conn)) {
+				lose_conn(p, err);
+			} else {
+				/* Someone else publishes; look again in a while. */
+				p->retry_at = now + 2000;
+			}
+			return;
+		}
+		log_info("this process is now the flag publisher");
+		kick = 1;
+		p->next_janitor = now;
+	}
+
+	int woken = 0;
+	if (!PQconsumeInput(p->conn)) {
+		lose_conn(p, PQerrorMessage(p->conn));
+		return;
+	}
+	PGnotify *nf;
+	while ((nf = PQnotifies(p->conn)) != NULL) {
+		woken = 1;
+		PQfreemem(nf);
+	}
+	if (now >= p->next_janitor) {
+		p->next_janitor = now + 1000;
+		PGresult *r = db_query(p->conn, "SELECT meter_clear_expired()", 0, NULL, err,
+				       sizeof(err), NULL);
+		if (!r) {
+			lose_conn(p, err);
+			return;
+		}
+		int64_t cleared = 0;
+		num_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &cleared);
+		PQclear(r);
+		if (cleared > 0) {
+			p->stats.cleared += (uint64_t)cleared;
+			log_info("period ended for %" PRId64 " subject(s): clearing their flags",
+				 cleared);
+			woken = 1;
+		}
+	}
+	if (!kick && !woken && now < p->next_poll)
+		return;
+	p->next_poll = now + 1000;
+	if (drain_all(p, err, sizeof(err)) < 0) {
+		log_warnx("flag publisher: %s", err);
+		if (db_broken(p->conn))
+			lose_conn(p, err);
+	}
+}
+
+int pub_drain_once(struct publisher *p, char *errstr, size_t errstr_size)
+{
+	errstr[0] = '\0';
+	if (!become_leader(p, errstr, errstr_size)) {
+		if (*errstr)
+			return -1;
+		return -2;
+	}
+	int n = drain_all(p, errstr, errstr_size);
+	/* Let the lock go at once: meterd's publisher takes it back. */
+	PQfinish(p->conn);
+	p->conn = NULL;
+	p->leader = 0;
+	p->stats.leader = 0;
+	return n;
+}
+
+const struct pub_stats *pub_get_stats(const struct publisher *p)
+{
+	return &p->stats;
+}

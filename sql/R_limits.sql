@@ -1,0 +1,353 @@
+-- Limits: which limits apply to a subject, how much of each it has used in
+-- the current period, crossings (blocks), and the flag a subject should show.
+-- Repeatable: re-applied whenever this file changes.
+
+-- The clock of limit evaluation. Tests shift it with the session setting
+-- meter.clock_offset_s (set by meterd and meterctl from the test-only
+-- environment variable METER_TEST_CLOCK_OFFSET); it is now() otherwise.
+CREATE OR REPLACE FUNCTION meter_now() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT now() + coalesce(nullif(current_setting('meter.clock_offset_s', true), '')::bigint, 0)
+                   * interval '1 second'
+$$;
+
+-- The plan in force for a tenant: its plan until plan_expires_at, then free.
+CREATE OR REPLACE FUNCTION meter_effective_plan(p_plan text, p_expires timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_expires IS NOT NULL AND p_expires <= meter_now() THEN 'free' ELSE p_plan END
+$$;
+
+CREATE OR REPLACE FUNCTION meter_subject(p_type text, p_tenant text, p_id text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_type WHEN 'tenant' THEN 'tenant/' || p_tenant
+                       ELSE p_type || '/' || p_tenant || '/' || p_id END
+$$;
+
+-- The limits in force for a subject: the plan's defaults for its level,
+-- overridden by the tenant's limits for all subjects of that level
+-- (subject_id ''), overridden by limits for this very subject. NULL
+-- limit_value = unlimited (kept, so an override can lift a plan limit).
+CREATE OR REPLACE FUNCTION meter_effective_limits(p_tenant text, p_type text, p_id text)
+RETURNS TABLE (metric text, period text, limit_value numeric, source text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (x.metric, x.period) x.metric, x.period, x.limit_value, x.source
+      FROM tenants t
+     CROSS JOIN LATERAL (
+            SELECT l.metric, l.period, l.limit_value, 'plan' AS source, 3 AS prio
+              FROM plan_limits l
+             WHERE l.plan_id = meter_effective_plan(t.plan_id, t.plan_expires_at)
+               AND l.subject_type = p_type
+            UNION ALL
+            SELECT o.metric, o.period, o.limit_value, 'tenant', 2
+              FROM tenant_limits o
+             WHERE o.tenant_id = t.id AND o.subject_type = p_type AND o.subject_id = ''
+            UNION ALL
+            SELECT o.metric, o.period, o.limit_value, 'subject', 1
+              FROM tenant_limits o
+             WHERE o.tenant_id = t.id AND o.subject_type = p_type AND o.subject_id = p_id
+               AND p_id <> ''
+        ) x
+     WHERE t.id = p_tenant
+     ORDER BY x.metric, x.period, x.prio
+$$;
+
+-- First local date of the current period (rolling30: of its 30-day window).
+CREATE OR REPLACE FUNCTION meter_period_start(p_tz text, p_period text, p_at timestamptz)
+RETURNS date LANGUAGE sql STABLE AS $$
+    SELECT CASE p_period
+        WHEN 'day' THEN (p_at AT TIME ZONE p_tz)::date
+        WHEN 'month' THEN date_trunc('month', p_at AT TIME ZONE p_tz)::date
+        ELSE (p_at AT TIME ZONE p_tz)::date - 29 END
+$$;
+
+-- When a day or month period that starts at p_start ends (an instant).
+CREATE OR REPLACE FUNCTION meter_period_end(p_tz text, p_period text, p_start date)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT (CASE p_period WHEN 'day' THEN p_start + 1
+                          ELSE (p_start + interval '1 month')::date END)::timestamp
+           AT TIME ZONE p_tz
+$$;
+
+-- The amount of a metric in one rollup row (day or month), NULL-safe.
+CREATE OR REPLACE FUNCTION meter_rollup_amount(p_tenant text, p_type text, p_id text,
+                                               p_metric text, p_period text, p_start date)
+RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT coalesce(CASE
+        WHEN p_metric = 'requests' THEN
+            (SELECT r.requests::numeric FROM rollups r
+              WHERE r.tenant_id = p_tenant AND r.subject_type = p_type AND r.subject_id = p_id
+                AND r.period = p_period AND r.period_start = p_start)
+        WHEN p_metric = 'tokens' THEN
+            (SELECT (r.input_tokens + r.output_tokens)::numeric FROM rollups r
+              WHERE r.tenant_id = p_tenant AND r.subject_type = p_type AND r.subject_id = p_id
+                AND r.period = p_period AND r.period_start = p_start)
+        WHEN p_metric = 'cost' THEN
+            (SELECT r.cost_pusd FROM rollups r
+              WHERE r.tenant_id = p_tenant AND r.subject_type = p_type AND r.subject_id = p_id
+                AND r.period = p_period AND r.period_start = p_start)
+        ELSE
+            (SELECT b.requests::numeric FROM rollup_breakdown b
+              WHERE b.tenant_id = p_tenant AND b.subject_type = p_type AND b.subject_id = p_id
+                AND b.period = p_period AND b.period_start = p_start
+                AND b.dim = 'operation' AND b.name = substr(p_metric, 4))
+        END, 0)
+$$;
+
+-- Usage of a metric that counts against limits in the period starting at
+-- p_start: the rollup less the baseline of the latest operator reset of
+-- that period; rolling30 sums the 30 day rollups of the window.
+CREATE OR REPLACE FUNCTION meter_limit_used(p_tenant text, p_type text, p_id text,
+                                            p_metric text, p_period text, p_start date)
+RETURNS numeric LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_period = 'rolling30' THEN
+        (SELECT coalesce(sum(meter_rollup_amount(p_tenant, p_type, p_id, p_metric, 'day', d::date)), 0)
+           FROM generate_series(p_start, p_start + 29, interval '1 day') d)
+    ELSE
+        greatest(meter_rollup_amount(p_tenant, p_type, p_id, p_metric, p_period, p_start)
+                 - coalesce((SELECT CASE p_metric
+                                 WHEN 'requests' THEN u.requests::numeric
+                                 WHEN 'tokens' THEN u.tokens::numeric
+                                 WHEN 'cost' THEN u.cost_pusd
+                                 ELSE coalesce((u.operations ->> substr(p_metric, 4))::numeric, 0)
+                                 END
+                               FROM usage_resets u
+                              WHERE u.tenant_id = p_tenant AND u.subject_type = p_type
+                                AND u.subject_id = p_id AND u.period = p_period
+                                AND u.period_start = p_start
+                              ORDER BY u.id DESC LIMIT 1), 0), 0)
+    END
+$$;
+
+-- For a rolling 30-day limit reached today: the first local midnight at
+-- which the window's usage falls below the limit (days leave the window).
+CREATE OR REPLACE FUNCTION meter_rolling_until(p_tenant text, p_type text, p_id text,
+                                               p_metric text, p_tz text, p_limit numeric,
+                                               p_today date)
+RETURNS timestamptz LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_total numeric := meter_limit_used(p_tenant, p_type, p_id, p_metric, 'rolling30',
+                                        p_today - 29);
+BEGIN
+    FOR k IN 1 .. 30 LOOP
+        -- At midnight starting p_today + k, day p_today - 30 + k leaves.
+        v_total := v_total - meter_rollup_amount(p_tenant, p_type, p_id, p_metric, 'day',
+                                                 p_today - 30 + k);
+        IF v_total < p_limit THEN
+            RETURN (p_today + k)::timestamp AT TIME ZONE p_tz;
+        END IF;
+    END LOOP;
+    RETURN (p_today + 30)::timestamp AT TIME ZONE p_tz;
+END $$;
+
+-- Queue a subject's flag for publication (and wake the publisher).
+CREATE OR REPLACE FUNCTION meter_flag_dirty(p_tenant text, p_type text, p_id text)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO flag_outbox (tenant_id, subject_type, subject_id) VALUES (p_tenant, p_type, p_id);
+    SELECT pg_notify('meter_flags', '');
+$$;
+
+-- Evaluate every limit of the given subjects against their current period:
+-- record new crossings (blocks) and queue the flags of subjects that got
+-- one. p_subjects is a set of (tenant, type, id) given as three arrays.
+-- Returns the number of new crossings.
+CREATE OR REPLACE FUNCTION meter_evaluate(p_tenants text[], p_types text[], p_ids text[])
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_new int;
+BEGIN
+    WITH subj AS (
+        SELECT DISTINCT s.tenant_id, s.subject_type, s.subject_id, t.tz
+          FROM unnest(p_tenants, p_types, p_ids) AS s(tenant_id, subject_type, subject_id)
+          JOIN tenants t ON t.id = s.tenant_id
+    ), lim AS (
+        SELECT s.*, l.metric, l.period, l.limit_value,
+               meter_period_start(s.tz, l.period, meter_now()) AS period_start
+          FROM subj s
+         CROSS JOIN LATERAL meter_effective_limits(s.tenant_id, s.subject_type, s.subject_id) l
+         WHERE l.limit_value IS NOT NULL
+    ), used AS (
+        SELECT lim.*, meter_limit_used(lim.tenant_id, lim.subject_type, lim.subject_id,
+                                       lim.metric, lim.period, lim.period_start) AS used
+          FROM lim
+    ), crossed AS (
+        INSERT INTO blocks (tenant_id, subject_type, subject_id, metric, period, period_start,
+                            limit_value, used, until)
+        SELECT u.tenant_id, u.subject_type, u.subject_id, u.metric, u.period, u.period_start,
+               u.limit_value, u.used,
+               CASE WHEN u.period = 'rolling30'
+                    THEN meter_rolling_until(u.tenant_id, u.subject_type, u.subject_id,
+                                             u.metric, u.tz, u.limit_value, u.period_start + 29)
+                    ELSE meter_period_end(u.tz, u.period, u.period_start) END
+          FROM used u
+         WHERE u.used >= u.limit_value
+         ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (tenant_id, subject_type, subject_id, metric, period, period_start)
+            WHERE cleared_at IS NULL DO NOTHING
+        RETURNING tenant_id, subject_type, subject_id
+    ), dirty AS (
+        INSERT INTO flag_outbox (tenant_id, subject_type, subject_id)
+        SELECT DISTINCT tenant_id, subject_type, subject_id FROM crossed
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_new FROM dirty;
+    IF v_new > 0 THEN
+        PERFORM pg_notify('meter_flags', '');
+    END IF;
+    RETURN v_new;
+END $$;
+
+-- Clear a tenant's crossings that no longer hold (limit raised or lifted,
+-- plan changed, usage reset), then evaluate all its subjects that have usage
+-- in a current period (a lowered limit may block at once). Used by meterctl
+-- after any change to limits, plans or tenants. Returns crossings cleared.
+CREATE OR REPLACE FUNCTION meter_reevaluate_tenant(p_tenant text, p_reason text)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_cleared int;
+    v_tz text;
+BEGIN
+    SELECT tz INTO v_tz FROM tenants WHERE id = p_tenant;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH active AS (
+        SELECT b.id, b.tenant_id, b.subject_type, b.subject_id, b.metric, b.period,
+               b.period_start, l.limit_value
+          FROM blocks b
+          LEFT JOIN LATERAL (SELECT e.limit_value FROM meter_effective_limits(
+                                 b.tenant_id, b.subject_type, b.subject_id) e
+                              WHERE e.metric = b.metric AND e.period = b.period) l ON true
+         WHERE b.tenant_id = p_tenant AND b.cleared_at IS NULL
+    ), gone AS (
+        UPDATE blocks b SET cleared_at = meter_now(), clear_reason = p_reason
+          FROM active a
+         WHERE b.id = a.id
+           AND (a.limit_value IS NULL
+                OR meter_limit_used(a.tenant_id, a.subject_type, a.subject_id, a.metric,
+                                    a.period, a.period_start) < a.limit_value)
+        RETURNING b.tenant_id, b.subject_type, b.subject_id
+    ), dirty AS (
+        INSERT INTO flag_outbox (tenant_id, subject_type, subject_id)
+        SELECT DISTINCT tenant_id, subject_type, subject_id FROM gone
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_cleared FROM dirty;
+
+    PERFORM meter_evaluate(array_agg(r.tenant_id), array_agg(r.subject_type),
+                           array_agg(r.subject_id))
+       FROM (SELECT DISTINCT tenant_id, subject_type, subject_id FROM rollups
+              WHERE tenant_id = p_tenant AND period = 'month'
+                AND period_start = meter_period_start(v_tz, 'month', meter_now())) r;
+    -- The tenant's own flag also reflects plan expiry and suspension.
+    PERFORM meter_flag_dirty(p_tenant, 'tenant', '');
+    RETURN v_cleared;
+END $$;
+
+-- Period ends: clear crossings whose time is up (rolling30 ones only if the
+-- window really fell below the limit; otherwise they are extended). Safe to
+-- run from every process at once: each crossing is cleared by exactly one
+-- UPDATE. Returns the number of subjects queued for a new flag.
+CREATE OR REPLACE FUNCTION meter_clear_expired() RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n int;
+BEGIN
+    -- Rolling windows still over their limit: move `until` forward.
+    UPDATE blocks b
+       SET until = meter_rolling_until(b.tenant_id, b.subject_type, b.subject_id, b.metric,
+                                       t.tz, b.limit_value,
+                                       meter_period_start(t.tz, 'day', meter_now()))
+      FROM tenants t
+     WHERE t.id = b.tenant_id AND b.cleared_at IS NULL AND b.period = 'rolling30'
+       AND b.until <= meter_now()
+       AND meter_limit_used(b.tenant_id, b.subject_type, b.subject_id, b.metric, 'rolling30',
+                            meter_period_start(t.tz, 'rolling30', meter_now())) >= b.limit_value;
+
+    WITH gone AS (
+        UPDATE blocks SET cleared_at = meter_now(), clear_reason = 'period_end'
+         WHERE cleared_at IS NULL AND until <= meter_now()
+        RETURNING tenant_id, subject_type, subject_id
+    ), dirty AS (
+        INSERT INTO flag_outbox (tenant_id, subject_type, subject_id)
+        SELECT DISTINCT tenant_id, subject_type, subject_id FROM gone
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM dirty;
+    IF v_n > 0 THEN
+        PERFORM pg_notify('meter_flags', '');
+    END IF;
+    RETURN v_n;
+END $$;
+
+-- The flag a subject should show now (the flag contract of DESIGN.md):
+-- blocked by a manual suspension (tenant subject; no until), else by the
+-- active crossing that lasts longest, else ok.
+CREATE OR REPLACE FUNCTION meter_current_flag(p_tenant text, p_type text, p_id text)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t tenants%ROWTYPE;
+    b blocks%ROWTYPE;
+    v_subject text := meter_subject(p_type, p_tenant, p_id);
+    v_now text := to_char(meter_now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+BEGIN
+    SELECT * INTO t FROM tenants WHERE id = p_tenant;
+    IF p_type = 'tenant' AND FOUND AND t.suspended THEN
+        RETURN jsonb_build_object(
+            'subject', v_subject, 'tenant', p_tenant, 'subject_type', p_type,
+            'subject_id', NULL, 'state', 'blocked', 'metric', NULL, 'period', NULL,
+            'period_start', NULL, 'limit', NULL, 'used', NULL, 'until', NULL,
+            'reason', coalesce('suspended: ' || t.suspension_reason, 'suspended by an operator'),
+            'manual', true, 'updated_at', v_now);
+    END IF;
+    SELECT * INTO b FROM blocks
+     WHERE tenant_id = p_tenant AND subject_type = p_type AND subject_id = p_id
+       AND cleared_at IS NULL AND until > meter_now()
+     ORDER BY until DESC, id DESC LIMIT 1;
+    IF FOUND THEN
+        RETURN jsonb_build_object(
+            'subject', v_subject, 'tenant', p_tenant, 'subject_type', p_type,
+            'subject_id', CASE WHEN p_type = 'tenant' THEN NULL ELSE p_id END,
+            'state', 'blocked', 'metric', b.metric, 'period', b.period,
+            'period_start', b.period_start,
+            'limit', CASE WHEN b.metric = 'cost' THEN to_jsonb(b.limit_value::text)
+                          ELSE to_jsonb(b.limit_value) END,
+            'used', CASE WHEN b.metric = 'cost' THEN to_jsonb(b.used::text)
+                         ELSE to_jsonb(b.used) END,
+            'until', to_char(b.until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            'reason', format('%s %s limit of %s reached (used %s)',
+                             CASE WHEN b.metric LIKE 'op:%' THEN substr(b.metric, 4) ELSE b.metric END,
+                             CASE b.period WHEN 'day' THEN 'per day' WHEN 'month' THEN 'per month'
+                                  ELSE 'per 30 days' END,
+                             b.limit_value, b.used),
+            'manual', false, 'updated_at', v_now);
+    END IF;
+    RETURN jsonb_build_object(
+        'subject', v_subject, 'tenant', p_tenant, 'subject_type', p_type,
+        'subject_id', CASE WHEN p_type = 'tenant' THEN NULL ELSE p_id END,
+        'state', 'ok', 'metric', NULL, 'period', NULL, 'period_start', NULL,
+        'limit', NULL, 'used', NULL, 'until', NULL, 'reason', NULL, 'manual', false,
+        'updated_at', v_now);
+END $$;
+
+-- The publisher's receipt: mark outbox rows up to each subject's max_id sent
+-- and remember what was published. p is a JSON array of
+-- {tenant, subject_type, subject_id, max_id, flag}.
+CREATE OR REPLACE FUNCTION meter_flags_published(p jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE flag_outbox f SET sent_at = now()
+      FROM jsonb_to_recordset(p) AS x(tenant text, subject_type text, subject_id text,
+                                      max_id bigint)
+     WHERE f.sent_at IS NULL AND f.tenant_id = x.tenant AND f.subject_type = x.subject_type
+       AND f.subject_id = x.subject_id AND f.id <= x.max_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO flags (subject, tenant_id, state, flag, published_at)
+    SELECT x.flag ->> 'subject', x.tenant, x.flag ->> 'state', x.flag, now()
+      FROM jsonb_to_recordset(p) AS x(tenant text, flag jsonb)
+     WHERE x.flag IS NOT NULL
+    ON CONFLICT (subject) DO UPDATE SET state = EXCLUDED.state, flag = EXCLUDED.flag,
+                                        published_at = EXCLUDED.published_at;
+    RETURN n;
+END $$;
