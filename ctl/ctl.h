@@ -30,7 +30,18 @@ int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val);
 /* Identifiers as in events: 1..128 of [A-Za-z0-9._~:@+=-]. */
 int ctl_valid_id(const char *s);
 
+/* metric: requests | tokens | cost | op:<operation>. 0 when valid. */
+int ctl_check_metric(const char *m);
+
+/* Publish the flags queued by a change (tenant may be NULL for all): take
+ * the publisher's place if no meterd holds it, else wait for meterd. */
+int ctl_publish_flags(struct ctl *c, const char *tenant);
+
 int ctl_tenant(struct ctl *c, int argc, char **argv);
 int ctl_usage(struct ctl *c, int argc, char **argv);
+int ctl_plan(struct ctl *c, int argc, char **argv);
+int ctl_limit(struct ctl *c, int argc, char **argv);
+int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend);
+int ctl_reset(struct ctl *c, int argc, char **argv);
 
 #endif

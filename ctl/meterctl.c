@@ -75,6 +75,16 @@ static void usage(FILE *f)
 		"  tenant list [--json]             list tenants with month-to-date usage\n"
 		"  usage TENANT [--day YYYY-MM-DD | --month YYYY-MM] [--user U | --key K] [--json]\n"
 		"                                   usage of a period with limits, remaining, percent\n"
+		"  plan list [--json]               plans and their default limits\n"
+		"  plan set|unset PLAN METRIC PERIOD [VALUE|unlimited] [--level tenant|user|key]\n"
+		"  limit set|unset TENANT METRIC PERIOD [VALUE|unlimited] [--user U|--key K|--users|--keys]\n"
+		"  limit show TENANT [--user U | --key K] [--json]\n"
+		"                                   METRIC: requests, tokens, cost (USD), op:NAME;\n"
+		"                                   PERIOD: day, month, rolling30\n"
+		"  suspend TENANT --reason TEXT     block the tenant until reactivated (no 'until')\n"
+		"  reactivate TENANT                lift a suspension\n"
+		"  reset TENANT [--user U | --key K] --period day|month --reason TEXT\n"
+		"                                   restart a subject's current period for limits (audited)\n"
 		"\n"
 		"Options (each also an environment variable):\n");
 	cfg_print_usage(f, CFG_CTL);
@@ -131,6 +141,16 @@ int main(int argc, char **argv)
 		rc = ctl_tenant(&c, argc - 1, argv + 1);
 	else if (strcmp(cmd, "usage") == 0)
 		rc = ctl_usage(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "plan") == 0)
+		rc = ctl_plan(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "limit") == 0)
+		rc = ctl_limit(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "suspend") == 0)
+		rc = ctl_suspend(&c, argc - 1, argv + 1, 1);
+	else if (strcmp(cmd, "reactivate") == 0)
+		rc = ctl_suspend(&c, argc - 1, argv + 1, 0);
+	else if (strcmp(cmd, "reset") == 0)
+		rc = ctl_reset(&c, argc - 1, argv + 1);
 	else {
 		ctl_err("unknown command '%s' (see meterctl --help)", cmd);
 		rc = CTL_USAGE;

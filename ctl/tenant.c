@@ -301,7 +301,16 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		return CTL_FAIL;
 	}
 	printf("tenant %s updated\n", id);
-	return CTL_OK;
+	/* A new plan or expiry changes limits: clear or set flags at once. */
+	const char *rp[1] = {id};
+	r = db_query(conn, "SELECT meter_reevaluate_tenant($1, 'limit_raised')", 1, rp, err,
+		     sizeof(err), NULL);
+	if (!r) {
+		ctl_err("%s", err);
+		return CTL_FAIL;
+	}
+	PQclear(r);
+	return ctl_publish_flags(c, id);
 }
 
 static json_t *nullable(PGresult *r, int row, int col)
