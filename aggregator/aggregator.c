@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "failpoint.h"
 #include "log.h"
 #include "num.h"
 
@@ -673,6 +674,7 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	}
 	PQclear(res);
 
+	failpoint("before_commit");
 	res = PQexec(a->conn, "COMMIT");
 	in_tx = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {

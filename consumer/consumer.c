@@ -18,6 +18,7 @@
 #include "aggregator.h"
 #include "clock.h"
 #include "dlq.h"
+#include "failpoint.h"
 #include "kafka.h"
 #include "log.h"
 #include "publisher.h"
@@ -161,6 +162,7 @@ static int flush_batch(struct consumer *c)
 		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
 		switch (r) {
 		case AGG_OK:
+			failpoint("after_commit");
 			c->backoff_ms = 0;
 			commit_to_kafka(c);
 			/* New crossings: get their flags out now, not at the next tick. */

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "failpoint.h"
 #include "kafka.h"
 #include "log.h"
 #include "num.h"
@@ -193,6 +194,7 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 		return -1;
 	}
 
+	failpoint("after_flag_produce");
 	json_t *done = json_array();
 	for (int i = 0; i < n; i++) {
 		int64_t max_id = 0;
