@@ -5,6 +5,7 @@
  * one getenv at the first call and a branch after that. Points:
  *   before_commit      batch staged and applied, COMMIT not yet sent
  *   after_commit       batch committed, nothing else done (flags unpublished)
+ *   after_crossing_commit  the same, for a batch that recorded limit crossings
  *   after_flag_produce flags acknowledged by Kafka, outbox not yet marked */
 #ifndef METER_FAILPOINT_H
 #define METER_FAILPOINT_H

@@ -163,6 +163,8 @@ static int flush_batch(struct consumer *c)
 		switch (r) {
 		case AGG_OK:
 			failpoint("after_commit");
+			if (agg_last_crossings(c->agg))
+				failpoint("after_crossing_commit");
 			c->backoff_ms = 0;
 			commit_to_kafka(c);
 			/* New crossings: get their flags out now, not at the next tick. */
