@@ -10,7 +10,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-	-I. -Icommon -Ischema -Iaggregator -Iconsumer -I/usr/include/postgresql
+	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lpthread -lm
 
 ifneq ($(SANITIZE),)
@@ -29,19 +29,21 @@ COMMON_SRC := $(wildcard common/*.c) schema/event.c
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
+LIBMETER_SRC := $(wildcard libmeter/*.c)
 SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql)) $(sort $(wildcard sql/R_*.sql))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o) $(B)/sql_embedded.o
 AGG_OBJ := $(AGG_SRC:%.c=$(B)/%.o)
 CONSUMER_OBJ := $(CONSUMER_SRC:%.c=$(B)/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
+LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
-PROGS := $(B)/meterd $(B)/meterctl $(B)/mock_kafka
+PROGS := $(B)/meterd $(B)/meterctl $(B)/mock_kafka $(B)/libmeter.a
 
 .PHONY: all clean test unit integration run deps docs check-docs fuzz
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
@@ -66,16 +68,21 @@ $(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
+# libmeter: the library services link (see libmeter/README.md).
+$(B)/libmeter.a: $(LIBMETER_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
 $(B)/mock_kafka: $(B)/dev/mock_kafka.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ)
+$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ)
+$(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

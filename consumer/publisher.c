@@ -77,6 +77,15 @@ struct publisher *pub_new(const struct meter_config *cfg, const char *app_name, 
 		snprintf(errstr, errstr_size, "cannot create the flag producer: %s", err);
 		goto fail;
 	}
+	/* Warm up: learn the topic's partitions and leaders now, so the first
+	 * flag does not wait for a metadata round (it did: ~1 s). */
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+	if (rkt) {
+		const struct rd_kafka_metadata *md = NULL;
+		if (rd_kafka_metadata(p->rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rkt);
+	}
 	return p;
 fail:
 	pub_destroy(p);
