@@ -64,7 +64,7 @@ $(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ)
+$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 

@@ -22,6 +22,14 @@ void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The database connection, connecting on first use; NULL after printing why. */
 PGconn *ctl_db(struct ctl *c);
 
+/* Run a statement with text parameters on the database; on failure print
+ * the one-line error and return NULL. The caller PQclears the result. */
+PGresult *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params);
+
+/* After a change to a tenant's limits or plan: re-evaluate its crossings
+ * and publish the resulting flags. Returns an exit code. */
+int ctl_reevaluate(struct ctl *c, const char *tenant);
+
 /* Option scanner: if argv[*i] is --name (value in next arg) or --name=value,
  * store the value and advance *i; returns 1 if matched, 0 if not, -1 when the
  * value is missing (message printed). */
@@ -43,5 +51,7 @@ int ctl_plan(struct ctl *c, int argc, char **argv);
 int ctl_limit(struct ctl *c, int argc, char **argv);
 int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend);
 int ctl_reset(struct ctl *c, int argc, char **argv);
+int ctl_check(struct ctl *c, int argc, char **argv);
+int ctl_emit(struct ctl *c, int argc, char **argv);
 
 #endif

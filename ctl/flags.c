@@ -69,15 +69,12 @@ static const char *actor_name(const char *given)
 	return (u && *u) ? u : "meterctl";
 }
 
-static int one_row(PGconn *conn, const char *sql, int np, const char *const *params,
-		   int *rows)
+/* Run a statement; *rows (if given) gets the number of rows returned. */
+static int one_row(struct ctl *c, const char *sql, int np, const char *const *params, int *rows)
 {
-	char err[1024];
-	PGresult *r = db_query(conn, sql, np, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	PGresult *r = ctl_query(c, sql, np, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	if (rows)
 		*rows = PQntuples(r);
 	PQclear(r);
@@ -134,19 +131,19 @@ int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend)
 	int rows = 0;
 	int rc = run_tx(conn, "BEGIN");
 	if (rc == CTL_OK)
-		rc = one_row(conn,
+		rc = one_row(c,
 			     "UPDATE tenants SET suspended = $2::boolean,"
 			     " suspension_reason = CASE WHEN $2::boolean THEN $3 END,"
 			     " updated_at = now() WHERE id = $1 RETURNING 1",
 			     3, params, &rows);
 	if (rc == CTL_OK && rows == 1)
-		rc = one_row(conn,
+		rc = one_row(c,
 			     "INSERT INTO suspension_log (tenant_id, action, reason, actor)"
 			     " VALUES ($1, CASE WHEN $2::boolean THEN 'suspend' ELSE 'reactivate' END,"
 			     " $3, $4)",
 			     4, params, NULL);
 	if (rc == CTL_OK && rows == 1)
-		rc = one_row(conn, "SELECT meter_flag_dirty($1, 'tenant', '')", 1, params, NULL);
+		rc = one_row(c, "SELECT meter_flag_dirty($1, 'tenant', '')", 1, params, NULL);
 	if (rc != CTL_OK || rows != 1) {
 		char ignore[64];
 		db_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
@@ -227,7 +224,7 @@ int ctl_reset(struct ctl *c, int argc, char **argv)
 	 * it, while rollups (and billing) keep every event. */
 	if (rc == CTL_OK)
 		rc = one_row(
-			conn,
+			c,
 			"WITH t AS (SELECT id, tz FROM tenants WHERE id = $1),"
 			" p AS (SELECT t.id, meter_period_start(t.tz, $4, meter_now()) AS start FROM t)"
 			" INSERT INTO usage_resets (tenant_id, subject_type, subject_id, period,"
@@ -244,7 +241,7 @@ int ctl_reset(struct ctl *c, int argc, char **argv)
 			" RETURNING 1",
 			6, params, &rows);
 	if (rc == CTL_OK && rows == 1)
-		rc = one_row(conn, "SELECT meter_reevaluate_tenant($1, 'reset')", 1, params, NULL);
+		rc = one_row(c, "SELECT meter_reevaluate_tenant($1, 'reset')", 1, params, NULL);
 	if (rc != CTL_OK || rows != 1) {
 		char ignore[64];
 		db_exec(conn, "ROLLBACK", ignore, sizeof(ignore));

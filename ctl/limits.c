@@ -134,15 +134,10 @@ static int plan_list(struct ctl *c, int as_json)
 static int reevaluate_plan(struct ctl *c, const char *plan)
 {
 	const char *params[1] = {plan};
-	char err[1024];
-	PGresult *r = db_query(ctl_db(c),
-			       "SELECT count(meter_reevaluate_tenant(id, 'limit_raised'))"
-			       " FROM tenants WHERE meter_effective_plan(plan_id, plan_expires_at) = $1",
-			       1, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	PGresult *r = ctl_query(c, "SELECT count(meter_reevaluate_tenant(id, 'limit_raised'))"
+			       " FROM tenants WHERE meter_effective_plan(plan_id, plan_expires_at) = $1", 1, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	PQclear(r);
 	return ctl_publish_flags(c, NULL);
 }
@@ -288,28 +283,20 @@ static int limit_show(struct ctl *c, const char *tenant, const char *type, const
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
 	const char *params[3] = {tenant, type, id};
-	PGresult *r = db_query(conn, "SELECT 1 FROM tenants WHERE id = $1", 1, params, err,
-			       sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int found = PQntuples(r) == 1;
 	PQclear(r);
 	if (!found) {
 		ctl_err("no tenant '%s'", tenant);
 		return CTL_FAIL;
 	}
-	r = db_query(conn,
-		     "SELECT metric, period, limit_value::text, source"
-		     " FROM meter_effective_limits($1, $2, $3) ORDER BY period, metric",
-		     3, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	r = ctl_query(c, "SELECT metric, period, limit_value::text, source"
+		     " FROM meter_effective_limits($1, $2, $3) ORDER BY period, metric", 3, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	if (as_json) {
 		json_t *a = json_array();
@@ -418,14 +405,10 @@ int ctl_limit(struct ctl *c, int argc, char **argv)
 			     " RETURNING 1",
 			     6, params, err, sizeof(err), NULL);
 	else
-		r = db_query(conn,
-			     "DELETE FROM tenant_limits WHERE tenant_id = $1 AND subject_type = $2"
-			     " AND subject_id = $3 AND metric = $4 AND period = $5 RETURNING 1",
-			     5, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+		r = ctl_query(c, "DELETE FROM tenant_limits WHERE tenant_id = $1 AND subject_type = $2"
+			     " AND subject_id = $3 AND metric = $4 AND period = $5 RETURNING 1", 5, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	PQclear(r);
 	if (n == 0) {
@@ -440,13 +423,5 @@ int ctl_limit(struct ctl *c, int argc, char **argv)
 	printf("%s: %s %s limit %s\n", tenant, args[0], args[1],
 	       is_unset ? "override removed (plan default applies)"
 			: (value ? "set" : "set to unlimited"));
-	const char *rp[1] = {tenant};
-	r = db_query(conn, "SELECT meter_reevaluate_tenant($1, 'limit_raised')", 1, rp, err,
-		     sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
-		return CTL_FAIL;
-	}
-	PQclear(r);
-	return ctl_publish_flags(c, tenant);
+	return ctl_reevaluate(c, tenant);
 }

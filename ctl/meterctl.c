@@ -30,6 +30,28 @@ PGconn *ctl_db(struct ctl *c)
 	return c->conn;
 }
 
+PGresult *ctl_query(struct ctl *c, const char *sql, int nparams, const char *const *params)
+{
+	PGconn *conn = ctl_db(c);
+	if (!conn)
+		return NULL;
+	char err[1024];
+	PGresult *r = db_query(conn, sql, nparams, params, err, sizeof(err), NULL);
+	if (!r)
+		ctl_err("%s", err);
+	return r;
+}
+
+int ctl_reevaluate(struct ctl *c, const char *tenant)
+{
+	const char *params[1] = {tenant};
+	PGresult *r = ctl_query(c, "SELECT meter_reevaluate_tenant($1, 'limit_raised')", 1, params);
+	if (!r)
+		return CTL_FAIL;
+	PQclear(r);
+	return ctl_publish_flags(c, tenant);
+}
+
 int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
 {
 	const char *a = argv[*i];
@@ -85,10 +107,14 @@ static void usage(FILE *f)
 		"  reactivate TENANT                lift a suspension\n"
 		"  reset TENANT [--user U | --key K] --period day|month --reason TEXT\n"
 		"                                   restart a subject's current period for limits (audited)\n"
+		"  check TENANT [--user U] [--key K] [--json]\n"
+		"                                   may it call a model now? (from usage.limits;\n"
+		"                                   exit 0 allowed, 3 blocked)\n"
+		"  emit --file FILE.jsonl|-         publish usage events, one JSON object per line\n"
 		"\n"
 		"Options (each also an environment variable):\n");
 	cfg_print_usage(f, CFG_CTL);
-	fprintf(f, "\nExit codes: 0 success, 1 failure, 2 usage error.\n");
+	fprintf(f, "\nExit codes: 0 success, 1 failure, 2 usage error (check: 3 blocked).\n");
 }
 
 static int cmd_migrate(struct ctl *c, int argc, char **argv)
@@ -151,6 +177,10 @@ int main(int argc, char **argv)
 		rc = ctl_suspend(&c, argc - 1, argv + 1, 0);
 	else if (strcmp(cmd, "reset") == 0)
 		rc = ctl_reset(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "check") == 0)
+		rc = ctl_check(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "emit") == 0)
+		rc = ctl_emit(&c, argc - 1, argv + 1);
 	else {
 		ctl_err("unknown command '%s' (see meterctl --help)", cmd);
 		rc = CTL_USAGE;

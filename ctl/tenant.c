@@ -130,17 +130,14 @@ static int new_secret(char out[64])
 }
 
 /* Check that plan and zone exist, with a message naming the bad one. */
-static int check_refs(PGconn *conn, const struct tenant_opts *o)
+static int check_refs(struct ctl *c, const struct tenant_opts *o)
 {
 	char err[1024];
 	if (o->plan) {
 		const char *p[1] = {o->plan};
-		PGresult *r = db_query(conn, "SELECT 1 FROM plans WHERE id = $1", 1, p, err,
-				       sizeof(err), NULL);
-		if (!r) {
-			ctl_err("%s", err);
+		PGresult *r = ctl_query(c, "SELECT 1 FROM plans WHERE id = $1", 1, p);
+		if (!r)
 			return CTL_FAIL;
-		}
 		int found = PQntuples(r) == 1;
 		PQclear(r);
 		if (!found) {
@@ -150,14 +147,10 @@ static int check_refs(PGconn *conn, const struct tenant_opts *o)
 	}
 	if (o->tz) {
 		const char *p[1] = {o->tz};
-		PGresult *r = db_query(conn,
-				       "SELECT 1 FROM pg_timezone_names WHERE name = $1"
-				       " UNION ALL SELECT 1 WHERE $1 = 'UTC'",
-				       1, p, err, sizeof(err), NULL);
-		if (!r) {
-			ctl_err("%s", err);
+		PGresult *r = ctl_query(c, "SELECT 1 FROM pg_timezone_names WHERE name = $1"
+				       " UNION ALL SELECT 1 WHERE $1 = 'UTC'", 1, p);
+		if (!r)
 			return CTL_FAIL;
-		}
 		int found = PQntuples(r) >= 1;
 		PQclear(r);
 		if (!found) {
@@ -168,7 +161,7 @@ static int check_refs(PGconn *conn, const struct tenant_opts *o)
 	}
 	if (o->expires && !is_clear(o->expires)) {
 		const char *p[1] = {o->expires};
-		PGresult *r = db_query(conn, "SELECT $1::timestamptz", 1, p, err, sizeof(err),
+		PGresult *r = db_query(ctl_db(c), "SELECT $1::timestamptz", 1, p, err, sizeof(err),
 				       NULL);
 		if (!r) {
 			ctl_err("--plan-expires '%s' is not a time (use 2026-12-31T23:59:59Z)",
@@ -192,7 +185,7 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	int rc = check_refs(conn, o);
+	int rc = check_refs(c, o);
 	if (rc)
 		return rc;
 	if (!sec && o->webhook && !is_clear(o->webhook)) {
@@ -241,7 +234,7 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	int rc = check_refs(conn, o);
+	int rc = check_refs(c, o);
 	if (rc)
 		return rc;
 	/* Column names come from this table, values only through parameters. */
@@ -288,12 +281,9 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		return CTL_USAGE;
 	}
 	strcat(sql, " WHERE id = $1 RETURNING id");
-	char err[1024];
-	PGresult *r = db_query(conn, sql, np, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	PGresult *r = ctl_query(c, sql, np, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	PQclear(r);
 	if (n != 1) {
@@ -302,15 +292,7 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 	}
 	printf("tenant %s updated\n", id);
 	/* A new plan or expiry changes limits: clear or set flags at once. */
-	const char *rp[1] = {id};
-	r = db_query(conn, "SELECT meter_reevaluate_tenant($1, 'limit_raised')", 1, rp, err,
-		     sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
-		return CTL_FAIL;
-	}
-	PQclear(r);
-	return ctl_publish_flags(c, id);
+	return ctl_reevaluate(c, id);
 }
 
 static json_t *nullable(PGresult *r, int row, int col)

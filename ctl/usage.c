@@ -185,13 +185,9 @@ int ctl_usage(struct ctl *c, int argc, char **argv)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
-	PGresult *r = db_query(conn, "SELECT jsonb_pretty(meter_usage($1, $2, $3, $4, $5::date))",
-			       5, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+	PGresult *r = ctl_query(c, "SELECT jsonb_pretty(meter_usage($1, $2, $3, $4, $5::date))", 5, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
 		PQclear(r);
 		ctl_err("no tenant '%s' (it appears with its first event, or 'meterctl tenant add')",
