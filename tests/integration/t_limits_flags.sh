@@ -81,6 +81,13 @@ check_eq "flag until = next local midnight" "$MIDNIGHT_UTC" "$(flag tenant/free1
 check_eq "flag period_start = local today" "$TODAY" "$(flag tenant/free1 period_start)"
 check_eq "users of a blocked tenant are not flagged themselves" "not blocked" "$(blocked user/free1/u-1)"
 check_eq "one crossing recorded" 1 "$(sql "SELECT count(*) FROM blocks WHERE tenant_id = 'free1'")"
+set +e
+CHECK_OUT=$(ctl check free1 --user u-1 2>&1)
+CHECK_RC=$?
+set -e
+check_eq "meterctl check exits 3 for a blocked tenant" 3 "$CHECK_RC"
+check "meterctl check says why" grep -q "requests per day limit of 50" <<<"$CHECK_OUT"
+check_eq "meterctl check allows another tenant" allowed "$(ctl check nobody 2>&1)"
 
 # --- plan upgrade above usage clears it ----------------------------------------
 ctl tenant set free1 --plan pro >"$T_DIR/ctl.out" 2>&1 || { cat "$T_DIR/ctl.out"; die "tenant set"; }
@@ -128,11 +135,15 @@ check_eq "both actions audited" 2 "$(sql "SELECT count(*) FROM suspension_log WH
 
 # --- reset of the current day clears a daily crossing ----------------------------
 add_tenant t4 UTC
-send t4 50 '"operation":"chat","input_tokens":1'
+# These 50 go through meterctl emit (libmeter), as a shell script would.
+NOW=$(utc_now)
+for i in $(seq 1 50); do event "t4-$i" t4 "$NOW" '"operation":"chat","input_tokens":1'; echo; done >"$T_DIR/t4.jsonl"
+check "meterctl emit publishes a file of events" ctl emit --file "$T_DIR/t4.jsonl" --topic "$T_TOPIC"
 wait_flag tenant/t4 state blocked 30
 ctl reset t4 --period day --reason "support ticket 812" >/dev/null
 wait_flag tenant/t4 state ok 30
 check_eq "reset clears tenant/t4" ok "$(flag tenant/t4 state)"
+check_eq "meterctl check agrees after the reset" allowed "$(ctl check t4 2>&1)"
 check_eq "reset audited with its reason" "support ticket 812" \
 	"$(sql "SELECT reason FROM usage_resets WHERE tenant_id = 't4'")"
 check_eq "rollups keep every event after a reset" 50 \
