@@ -148,28 +148,39 @@ $$;
 
 -- Evaluate every limit of the given subjects against their current period:
 -- record new crossings (blocks) and queue the flags of subjects that got
--- one. p_subjects is a set of (tenant, type, id) given as three arrays.
--- Returns the number of new crossings.
+-- one, and queue a notification for every threshold (80/90/100 % unless the
+-- plan or tenant says otherwise) reached for the first time in the period,
+-- one per channel of the tenant. p_subjects is a set of (tenant, type, id)
+-- given as three arrays. Returns the number of new crossings.
 CREATE OR REPLACE FUNCTION meter_evaluate(p_tenants text[], p_types text[], p_ids text[])
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     v_new int;
+    v_notes int;
 BEGIN
-    WITH subj AS (
-        SELECT DISTINCT s.tenant_id, s.subject_type, s.subject_id, t.tz
-          FROM unnest(p_tenants, p_types, p_ids) AS s(tenant_id, subject_type, subject_id)
-          JOIN tenants t ON t.id = s.tenant_id
-    ), lim AS (
-        SELECT s.*, l.metric, l.period, l.limit_value,
-               meter_period_start(s.tz, l.period, meter_now()) AS period_start
-          FROM subj s
-         CROSS JOIN LATERAL meter_effective_limits(s.tenant_id, s.subject_type, s.subject_id) l
-         WHERE l.limit_value IS NOT NULL
-    ), used AS (
-        SELECT lim.*, meter_limit_used(lim.tenant_id, lim.subject_type, lim.subject_id,
-                                       lim.metric, lim.period, lim.period_start) AS used
-          FROM lim
-    ), crossed AS (
+    -- Scratch space of this session (created once; emptied at every commit).
+    IF to_regclass('pg_temp.eval_used') IS NULL THEN
+        CREATE TEMP TABLE eval_used (
+            tenant_id text, subject_type text, subject_id text, tz text, metric text,
+            period text, limit_value numeric, period_start date, used numeric
+        ) ON COMMIT DELETE ROWS;
+    END IF;
+    DELETE FROM eval_used;
+    INSERT INTO eval_used
+    SELECT s.tenant_id, s.subject_type, s.subject_id, s.tz, l.metric, l.period, l.limit_value,
+           l.period_start,
+           meter_limit_used(s.tenant_id, s.subject_type, s.subject_id, l.metric, l.period,
+                            l.period_start)
+      FROM (SELECT DISTINCT x.tenant_id, x.subject_type, x.subject_id, t.tz
+              FROM unnest(p_tenants, p_types, p_ids) AS x(tenant_id, subject_type, subject_id)
+              JOIN tenants t ON t.id = x.tenant_id) s
+     CROSS JOIN LATERAL (
+            SELECT e.metric, e.period, e.limit_value,
+                   meter_period_start(s.tz, e.period, meter_now()) AS period_start
+              FROM meter_effective_limits(s.tenant_id, s.subject_type, s.subject_id) e
+             WHERE e.limit_value IS NOT NULL) l;
+
+    WITH crossed AS (
         INSERT INTO blocks (tenant_id, subject_type, subject_id, metric, period, period_start,
                             limit_value, used, until)
         SELECT u.tenant_id, u.subject_type, u.subject_id, u.metric, u.period, u.period_start,
@@ -178,7 +189,7 @@ BEGIN
                     THEN meter_rolling_until(u.tenant_id, u.subject_type, u.subject_id,
                                              u.metric, u.tz, u.limit_value, u.period_start + 29)
                     ELSE meter_period_end(u.tz, u.period, u.period_start) END
-          FROM used u
+          FROM eval_used u
          WHERE u.used >= u.limit_value
          ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (tenant_id, subject_type, subject_id, metric, period, period_start)
@@ -192,6 +203,67 @@ BEGIN
     SELECT count(*) INTO v_new FROM dirty;
     IF v_new > 0 THEN
         PERFORM pg_notify('meter_flags', '');
+    END IF;
+
+    WITH reached AS (
+        SELECT u.*, th.t AS threshold, ch.channel, ch.target,
+               'msg_' || md5(concat_ws('|', u.tenant_id, u.subject_type, u.subject_id, u.metric,
+                                       u.period, u.period_start, th.t, ch.channel)) AS msg_id,
+               CASE WHEN u.period = 'rolling30'
+                    THEN meter_rolling_until(u.tenant_id, u.subject_type, u.subject_id,
+                                             u.metric, u.tz, u.limit_value * th.t / 100,
+                                             u.period_start + 29)
+                    ELSE meter_period_end(u.tz, u.period, u.period_start) END AS resets_at
+          FROM eval_used u
+          JOIN tenants t ON t.id = u.tenant_id
+          JOIN plans p ON p.id = meter_effective_plan(t.plan_id, t.plan_expires_at)
+         CROSS JOIN LATERAL unnest(coalesce(t.thresholds, p.thresholds)) th(t)
+         CROSS JOIN LATERAL (VALUES ('webhook', CASE WHEN t.webhook_disabled_at IS NULL
+                                                     THEN t.webhook_url END),
+                                    ('email', t.email)) ch(channel, target)
+         WHERE ch.target IS NOT NULL AND u.used * 100 >= th.t * u.limit_value
+    ), ins AS (
+        INSERT INTO notifications (msg_id, tenant_id, subject_type, subject_id, metric, period,
+                                   period_start, threshold, channel, target, limit_value, used,
+                                   resets_at, payload)
+        SELECT r.msg_id, r.tenant_id, r.subject_type, r.subject_id, r.metric, r.period,
+               r.period_start, r.threshold, r.channel, r.target, r.limit_value, r.used,
+               r.resets_at,
+               jsonb_build_object(
+                   'type', 'usage.threshold_reached',
+                   'id', r.msg_id,
+                   'tenant', r.tenant_id,
+                   'subject', meter_subject(r.subject_type, r.tenant_id, r.subject_id),
+                   'subject_type', r.subject_type,
+                   'subject_id', CASE WHEN r.subject_type = 'tenant' THEN NULL
+                                      ELSE r.subject_id END,
+                   'metric', r.metric,
+                   'period', r.period,
+                   'period_start', r.period_start,
+                   'threshold', r.threshold,
+                   'limit', CASE WHEN r.metric = 'cost' THEN to_jsonb(r.limit_value::text)
+                                 ELSE to_jsonb(r.limit_value) END,
+                   'used', CASE WHEN r.metric = 'cost' THEN to_jsonb(r.used::text)
+                                ELSE to_jsonb(r.used) END,
+                   'remaining', CASE WHEN r.metric = 'cost'
+                                     THEN to_jsonb(greatest(r.limit_value - r.used, 0)::text)
+                                     ELSE to_jsonb(greatest(r.limit_value - r.used, 0)) END,
+                   'percent', CASE WHEN r.limit_value = 0 THEN 100.00
+                                   ELSE round(r.used * 100.0 / r.limit_value, 2) END,
+                   'resets_at', to_char(r.resets_at AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   'timezone', r.tz,
+                   'created_at', to_char(meter_now() AT TIME ZONE 'UTC',
+                                         'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+          FROM reached r
+         ORDER BY r.tenant_id, r.subject_type, r.subject_id, r.metric, r.period, r.threshold
+        ON CONFLICT (tenant_id, subject_type, subject_id, metric, period, period_start,
+                     threshold, channel) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_notes FROM ins;
+    IF v_notes > 0 THEN
+        PERFORM pg_notify('meter_notifications', '');
     END IF;
     RETURN v_new;
 END $$;
