@@ -173,7 +173,15 @@ BEGIN
                             l.period_start)
       FROM (SELECT DISTINCT x.tenant_id, x.subject_type, x.subject_id, t.tz
               FROM unnest(p_tenants, p_types, p_ids) AS x(tenant_id, subject_type, subject_id)
-              JOIN tenants t ON t.id = x.tenant_id) s
+              JOIN tenants t ON t.id = x.tenant_id
+             -- Most users and keys have no limit at all (plans limit tenants):
+             -- skip them before looking limits up one subject at a time.
+             WHERE EXISTS (SELECT 1 FROM plan_limits pl
+                            WHERE pl.plan_id = meter_effective_plan(t.plan_id, t.plan_expires_at)
+                              AND pl.subject_type = x.subject_type)
+                OR EXISTS (SELECT 1 FROM tenant_limits tl
+                            WHERE tl.tenant_id = x.tenant_id
+                              AND tl.subject_type = x.subject_type)) s
      CROSS JOIN LATERAL (
             SELECT e.metric, e.period, e.limit_value,
                    meter_period_start(s.tz, e.period, meter_now()) AS period_start
