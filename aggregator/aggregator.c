@@ -587,10 +587,18 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 			r = nr++;
 			ranges[r].partition = it->partition;
 			ranges[r].first = it->offset;
-			ranges[r].last = it->offset;
+		} else if (it->offset <= ranges[r].last) {
+			/* A partition's messages arrive in offset order; anything else
+			 * means positions were changed under us. Re-read from the
+			 * stored offsets rather than guess. */
+			snprintf(errstr, errstr_size,
+				 "%s[%d]: offset %lld arrived after %lld in one batch", a->topic,
+				 (int)it->partition, (long long)it->offset,
+				 (long long)ranges[r].last);
+			rc = AGG_FENCED;
+			goto out;
 		}
-		if (it->offset > ranges[r].last)
-			ranges[r].last = it->offset;
+		ranges[r].last = it->offset;
 	}
 	if (mark_batch_duplicates(a, &batch_dups) != 0) {
 		snprintf(errstr, errstr_size, "out of memory");

@@ -69,6 +69,36 @@ static const struct cfg_opt opts[] = {
 	     "Least severe level logged."),
 	DUR("shutdown-grace", "METER_SHUTDOWN_GRACE", "30s", shutdown_grace_ms, 0, 3600000,
 	    CFG_METERD | CFG_NOTIFIER, "On SIGTERM, time allowed to finish the batch and flush."),
+	STR("smtp-url", "METER_SMTP_URL", "", smtp_url, CFG_NOTIFIER,
+	    "SMTP server for email notifications: smtp://host:port or smtps://host:port; "
+	    "empty: emails stay pending until a notifier with SMTP runs."),
+	STR("smtp-from", "METER_SMTP_FROM", "", smtp_from, CFG_NOTIFIER,
+	    "From of notification emails: addr@example.com or Name <addr@example.com> "
+	    "(required with METER_SMTP_URL)."),
+	STR("smtp-user", "METER_SMTP_USER", "", smtp_user, CFG_NOTIFIER,
+	    "SMTP AUTH user name; empty: no authentication."),
+	STR("smtp-password", "METER_SMTP_PASSWORD", "", smtp_password, CFG_NOTIFIER,
+	    "SMTP AUTH password (never logged)."),
+	ENUM("smtp-starttls", "METER_SMTP_STARTTLS", "auto", smtp_starttls, "auto|always|never",
+	     CFG_NOTIFIER,
+	     "STARTTLS on smtp://: use it when offered, require it, or never (smtps:// is TLS "
+	     "from the start)."),
+	DUR("smtp-timeout", "METER_SMTP_TIMEOUT", "30s", smtp_timeout_ms, 100, 600000,
+	    CFG_NOTIFIER, "Longest time for one email delivery."),
+	BOOL("webhook-allow-private", "METER_WEBHOOK_ALLOW_PRIVATE", "false",
+	     webhook_allow_private, CFG_NOTIFIER,
+	     "Allow webhooks to loopback, private, link-local and metadata addresses (the "
+	     "connected IP is checked; off: refused)."),
+	DUR("webhook-timeout", "METER_WEBHOOK_TIMEOUT", "15s", webhook_timeout_ms, 100, 300000,
+	    CFG_NOTIFIER, "Longest time for one webhook delivery (connect to last byte)."),
+	INT("notify-concurrency", "METER_NOTIFY_CONCURRENCY", "32", notify_concurrency, 1, 1000,
+	    CFG_NOTIFIER, "Deliveries in flight at once per notifier."),
+	STR("notify-retry-schedule", "METER_NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,24h",
+	    notify_retry_schedule, CFG_NOTIFIER,
+	    "Delays before each retry (+-20 % jitter, at least a Retry-After); after the last, "
+	    "dead. Empty: no retries."),
+	DUR("notify-poll", "METER_NOTIFY_POLL", "5s", notify_poll_ms, 100, 600000, CFG_NOTIFIER,
+	    "Look for due notifications at least this often (NOTIFY wakes the notifier sooner)."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

@@ -38,6 +38,18 @@ struct meter_config {
 	char log_format[16];      /* text | json */
 	char log_level[16];
 	int64_t shutdown_grace_ms;
+	/* meter-notifier */
+	char smtp_url[CFG_STR_MAX];      /* smtp://host:port or smtps://; empty: no email */
+	char smtp_from[512];
+	char smtp_user[256];
+	char smtp_password[256];
+	char smtp_starttls[16];          /* auto | always | never */
+	int64_t smtp_timeout_ms;
+	int webhook_allow_private;       /* deliver to loopback/private addresses */
+	int64_t webhook_timeout_ms;
+	int64_t notify_concurrency;      /* deliveries in flight */
+	char notify_retry_schedule[256]; /* delays after each failed attempt */
+	int64_t notify_poll_ms;          /* fallback poll when no NOTIFY arrives */
 	/* librdkafka pass-through properties, in order given. */
 	int nprops;
 	char prop_name[CFG_MAX_PROPS][128];
