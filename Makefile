@@ -29,6 +29,7 @@ COMMON_SRC := $(wildcard common/*.c) schema/event.c
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
+NOTIFIER_SRC := $(filter-out notifier/main.c,$(wildcard notifier/*.c))
 LIBMETER_SRC := $(wildcard libmeter/*.c)
 SQL_FILES := $(sort $(wildcard sql/[0-9]*.sql)) $(sort $(wildcard sql/R_*.sql))
 
@@ -36,6 +37,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o) $(B)/sql_embedded.o
 AGG_OBJ := $(AGG_SRC:%.c=$(B)/%.o)
 CONSUMER_OBJ := $(CONSUMER_SRC:%.c=$(B)/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
+NOTIFIER_OBJ := $(NOTIFIER_SRC:%.c=$(B)/%.o)
 LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -43,7 +45,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
-PROGS := $(B)/meterd $(B)/meterctl $(B)/mock_kafka $(B)/libmeter.a
+PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
 
 .PHONY: all clean test unit integration run deps docs check-docs fuzz
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
@@ -68,6 +70,10 @@ $(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OB
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
+$(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(COMMON_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcurl -lcrypto
+
 # libmeter: the library services link (see libmeter/README.md).
 $(B)/libmeter.a: $(LIBMETER_OBJ)
 	@$(if $(Q),echo "  AR      $@")
@@ -77,10 +83,10 @@ $(B)/mock_kafka: $(B)/dev/mock_kafka.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
+$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) $(NOTIFIER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lcurl -lcrypto
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)

@@ -53,5 +53,6 @@ int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend);
 int ctl_reset(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 int ctl_emit(struct ctl *c, int argc, char **argv);
+int ctl_notifications(struct ctl *c, int argc, char **argv);
 
 #endif

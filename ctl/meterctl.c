@@ -111,6 +111,9 @@ static void usage(FILE *f)
 		"                                   may it call a model now? (from usage.limits;\n"
 		"                                   exit 0 allowed, 3 blocked)\n"
 		"  emit --file FILE.jsonl|-         publish usage events, one JSON object per line\n"
+		"  notifications list [TENANT] [--status S] [--channel C] [--limit N] [--json]\n"
+		"  notifications retry ID | --dead [TENANT]\n"
+		"                                   threshold webhooks and emails, and re-queueing\n"
 		"\n"
 		"Options (each also an environment variable):\n");
 	cfg_print_usage(f, CFG_CTL);
@@ -181,6 +184,8 @@ int main(int argc, char **argv)
 		rc = ctl_check(&c, argc - 1, argv + 1);
 	else if (strcmp(cmd, "emit") == 0)
 		rc = ctl_emit(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "notifications") == 0)
+		rc = ctl_notifications(&c, argc - 1, argv + 1);
 	else {
 		ctl_err("unknown command '%s' (see meterctl --help)", cmd);
 		rc = CTL_USAGE;

@@ -245,7 +245,8 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 	} cols[] = {
 		{o->plan, o->plan, "plan_id = $%d"},
 		{o->tz, o->tz, "tz = $%d"},
-		{o->webhook, val_or_null(o->webhook), "webhook_url = $%d"},
+		{o->webhook, val_or_null(o->webhook),
+		 "webhook_url = $%d, webhook_disabled_at = NULL"},
 		{o->secret, o->secret, "webhook_secret = $%d"},
 		{o->email, val_or_null(o->email), "email = $%d"},
 		{o->expires, val_or_null(o->expires), "plan_expires_at = $%d::timestamptz"},
