@@ -62,7 +62,7 @@ static const struct cfg_opt opts[] = {
 	BOOL("migrate", "METER_MIGRATE", "true", migrate, CFG_METERD,
 	     "Apply database migrations at start (idempotent)."),
 	STR("http-addr", "METER_HTTP_ADDR", "", http_addr, CFG_METERD | CFG_NOTIFIER,
-	    "host:port for /metrics, /livez, /readyz; empty disables."),
+	    "Reserved for /metrics, /livez, /readyz (not served yet: see the issues)."),
 	ENUM("log-format", "METER_LOG_FORMAT", "text", log_format, "text|json", CFG_ALL,
 	     "Log record format on stderr."),
 	ENUM("log-level", "METER_LOG_LEVEL", "info", log_level, "debug|info|warn|error", CFG_ALL,
@@ -366,5 +366,6 @@ void cfg_print_usage(void *fp, unsigned prog_mask)
 		default_text(o, def, sizeof(def));
 		fprintf(f, "  --%-18s %s (%s, default %s)\n", o->name, o->desc, o->env, def);
 	}
-	fprintf(f, "  -X name=value        any librdkafka property (or METER_KAFKA_PROP_name)\n");
+	if (prog_mask & (CFG_METERD | CFG_CTL))
+		fprintf(f, "  -X name=value        any librdkafka property (or METER_KAFKA_PROP_name)\n");
 }
