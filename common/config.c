@@ -49,7 +49,7 @@ static const struct cfg_opt opts[] = {
 	    "Topic of rollups for billing (key = subject and period)."),
 	INT("batch-max", "METER_BATCH_MAX", "5000", batch_max, 1, 1000000, CFG_METERD,
 	    "Most messages in one batch (one database transaction)."),
-	DUR("batch-wait", "METER_BATCH_WAIT", "200ms", batch_wait_ms, 1, 600000, CFG_METERD,
+	DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
 	    "Longest time to wait while filling a batch."),
 	INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
 	    CFG_METERD, "Events larger than this are rejected (too_large)."),

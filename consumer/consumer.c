@@ -288,6 +288,10 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	    kfk_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "client.id", "meterd", errstr, errstr_size) != 0 ||
+	    /* Flags must follow usage quickly: do not let an idle fetch sit on
+	     * the broker for librdkafka's default 500 ms (brokers that answer
+	     * as soon as data arrives are not slowed by this). */
+	    kfk_set(conf, "fetch.wait.max.ms", "50", errstr, errstr_size) != 0 ||
 	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0)
 		goto fail;
 	char pstrat[128];
