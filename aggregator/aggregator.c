@@ -130,11 +130,15 @@ int agg_connect(struct agg *a, char *errstr, size_t errstr_size)
 	if (!a->conn)
 		return -1;
 	/* A batch takes well under a second; a statement stuck for minutes means
-	 * a sick server, and failing lets the consumer retry and resync. JIT is
+	 * a sick server, and failing lets the consumer retry and resync. A
+	 * worker frozen mid-transaction (VM pause, swapping) must not hold its
+	 * rollup row locks against the worker that took its partitions over:
+	 * the server ends a transaction idle for 30 s (ours never are). JIT is
 	 * off: its compile time (~300 ms seen in plans) exceeds a batch's work.
 	 * work_mem lets the rollup sort of a large batch stay in memory. */
 	if (db_exec(a->conn,
-		    "SET statement_timeout = '120s'; SET jit = off; SET work_mem = '64MB';"
+		    "SET statement_timeout = '120s'; SET idle_in_transaction_session_timeout = '30s';"
+		    " SET jit = off; SET work_mem = '64MB';"
 		    " SELECT meter_stage_prepare()",
 		    errstr, errstr_size) != 0) {
 		drop_conn(a);

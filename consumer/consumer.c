@@ -203,6 +203,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		log_info("assigned %d partition(s)", parts->cnt);
 		if (load_positions(c, parts) == 0) {
 			rd_kafka_assign(rk, parts);
+			/* A pause from an earlier database failure sticks to the
+			 * partition across unassign/assign in librdkafka: lift it. */
+			rd_kafka_resume_partitions(rk, parts);
 			c->need_resync = 0;
 			c->backoff_ms = 0;
 		} else {
