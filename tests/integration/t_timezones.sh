@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# t_timezones: days and months are the tenant's local ones. In
+# America/Argentina/Buenos_Aires (UTC-3) an event at local 23:59:59.999 and
+# one at local 00:00:00 the next day land in different day rollups with the
+# right local dates, although both are on the same UTC day; Feb 29 and Mar 1
+# 2024 land in different months (and an instant that is Mar 1 in UTC is
+# still Feb 29 in Buenos Aires). Late events count in the period in which
+# they occurred, within the lateness bound; beyond it they are rejected.
+source "$(dirname "$0")/lib.sh"
+test_init --partitions 2
+
+export METER_MAX_LATENESS=4000d
+meterd_start a
+wait_schema
+add_tenant ba America/Argentina/Buenos_Aires
+check_eq "tenant ba's zone" America/Argentina/Buenos_Aires "$(sql "SELECT tz FROM tenants WHERE id = 'ba'")"
+
+D='"user_id":"u-1","api_key_id":"k-1","operation":"chat","cost":"0.000001"'
+TOO_OLD=$(date -u -d '-4001 days' +%Y-%m-%dT%H:%M:%SZ)
+{
+	# Buenos Aires: the same UTC day 2024-06-15, two local days.
+	printf 'ba\t%s\n' "$(event z1 ba 2024-06-15T02:59:59.999Z "$D,\"input_tokens\":1")"
+	printf 'ba\t%s\n' "$(event z2 ba 2024-06-15T00:00:00-03:00 "$D,\"input_tokens\":10")"
+	# Buenos Aires: 2024-03-01T01:00Z is Feb 29, 22:00 local; 03:00Z is Mar 1, 00:00.
+	printf 'ba\t%s\n' "$(event z3 ba 2024-03-01T01:00:00Z "$D,\"input_tokens\":100")"
+	printf 'ba\t%s\n' "$(event z4 ba 2024-03-01T03:00:00Z "$D,\"input_tokens\":1000")"
+	# UTC (a tenant never added: default zone).
+	printf 'utc\t%s\n' "$(event u1 utc 2024-02-29T23:59:59.999Z "$D,\"input_tokens\":1")"
+	printf 'utc\t%s\n' "$(event u2 utc 2024-03-01T00:00:00Z "$D,\"input_tokens\":10")"
+	printf 'utc\t%s\n' "$(event u3 utc 2024-03-01T01:00:00Z "$D,\"input_tokens\":100")"
+	# Beyond METER_MAX_LATENESS=4000d.
+	printf 'utc\t%s\n' "$(event u4 utc "$TOO_OLD" "$D,\"input_tokens\":7")"
+} >"$T_DIR/events.kv"
+produce_lines "$T_DIR/events.kv"
+wait_caught_up 60
+
+rows() {
+	sql "SELECT string_agg(period || ' ' || period_start || ' ' || events || ' ' || input_tokens, '; '
+	                       ORDER BY period, period_start)
+	       FROM rollups WHERE tenant_id = '$1' AND subject_type = '$2'"
+}
+BA='day 2024-02-29 1 100; day 2024-03-01 1 1000; day 2024-06-14 1 1; day 2024-06-15 1 10; month 2024-02-01 1 100; month 2024-03-01 1 1000; month 2024-06-01 2 11'
+UTC='day 2024-02-29 1 1; day 2024-03-01 2 110; month 2024-02-01 1 1; month 2024-03-01 2 110'
+check_eq "ba tenant rollups (period start events input)" "$BA" "$(rows ba tenant)"
+check_eq "ba user u-1 rollups" "$BA" "$(rows ba user)"
+check_eq "ba key k-1 rollups" "$BA" "$(rows ba key)"
+check_eq "utc tenant rollups (period start events input)" "$UTC" "$(rows utc tenant)"
+check_eq "utc user u-1 rollups" "$UTC" "$(rows utc user)"
+check_eq "events keep the UTC instant (z1, z2)" "2024-06-15 02:59:59.999; 2024-06-15 03:00:00.000" \
+	"$(sql "SELECT string_agg(to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), '; '
+	          ORDER BY event_id) FROM events WHERE event_id IN ('z1', 'z2')")"
+check_eq "event beyond the lateness bound" "too_late" \
+	"$(sql "SELECT string_agg(reason, ' ') FROM rejected_events")"
+check_eq "ba breakdown by operation, month 2024-02 (events)" "chat 1" \
+	"$(sql "SELECT name || ' ' || events FROM rollup_breakdown WHERE tenant_id = 'ba' AND subject_type = 'tenant'
+	          AND period = 'month' AND period_start = '2024-02-01' AND dim = 'operation'")"
+meterd_stop a
+check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
+test_done
