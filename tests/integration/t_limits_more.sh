@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# More limit kinds (issue 4): a cost limit set in USD, a rolling 30-day
+# window fed by late events, and a plan that expired (the free plan applies).
+source "$(dirname "$0")/lib.sh"
+test_init --partitions 2
+export METER_TOPIC_LIMITS=$T_DB.limits
+"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_LIMITS" 2 ||
+	die "cannot create $METER_TOPIC_LIMITS"
+ctl migrate >/dev/null || die "meterctl migrate failed"
+
+SEQ=0
+# send TENANT N TIME 'DATA FIELDS'
+send() {
+	local f=$T_DIR/send.$SEQ i
+	: >"$f"
+	for ((i = 0; i < $2; i++)); do
+		SEQ=$((SEQ + 1))
+		printf '%s\t%s\n' "$1" "$(event "m-$SEQ" "$1" "$3" "$4")" >>"$f"
+	done
+	produce_lines "$f"
+}
+flag() {
+	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_LIMITS" -o beginning -e -q \
+		-f '%k\t%s\n' 2>/dev/null |
+		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
+		"$PY" -c 'import json,sys
+line = sys.stdin.read().strip()
+v = json.loads(line).get(sys.argv[1]) if line else ""
+print("null" if v is None else v)' "$2"
+}
+wait_flag() {
+	local deadline=$((SECONDS + $4))
+	until [[ $(flag "$1" "$2") == "$3" ]]; do
+		((SECONDS < deadline)) || { say "timed out waiting for $1 $2=$3"; return 1; }
+		sleep 0.2
+	done
+}
+
+add_tenant cost1 UTC
+add_tenant roll1 UTC
+add_tenant exp1 UTC
+ctl limit set cost1 cost day 0.01 >/dev/null
+ctl limit set roll1 requests rolling30 100 >/dev/null
+ctl limit set roll1 requests day unlimited >/dev/null
+ctl limit set roll1 requests month unlimited >/dev/null
+ctl tenant set exp1 --plan pro --plan-expires 2020-01-01T00:00:00Z >/dev/null
+check_eq "an expired plan shows the free plan in force" free \
+	"$(ctl tenant show exp1 --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["effective_plan"])')"
+check_eq "limit show says where a limit comes from" "requests rolling30 100 tenant" \
+	"$(ctl limit show roll1 --json | "$PY" -c 'import json,sys
+for l in json.load(sys.stdin):
+    if l["period"] == "rolling30": print(l["metric"], l["period"], l["limit"], l["source"])')"
+
+meterd_start a
+log_wait a "assigned" 60 || die "meterd did not get its partitions"
+NOW=$(utc_now)
+
+# Cost: $0.004 each (as given by the caller): the third reaches $0.012 >= $0.01.
+send cost1 2 "$NOW" '"operation":"chat","cost":"0.004"'
+wait_for "two priced events counted" 60 "SELECT coalesce(sum(events), 0) = 2 FROM rollups WHERE tenant_id = 'cost1' AND subject_type = 'tenant' AND period = 'day'"
+check_eq "cost1 not blocked at \$0.008 of \$0.01" "" "$(flag tenant/cost1 state | sed 's/^ok$//')"
+send cost1 1 "$NOW" '"operation":"chat","cost":"0.004"'
+wait_flag tenant/cost1 state blocked 30
+check_eq "cost limit flag metric" cost "$(flag tenant/cost1 metric)"
+check_eq "cost limit in pico-USD" 10000000000 "$(flag tenant/cost1 limit)"
+check_eq "cost used in pico-USD" 12000000000 "$(flag tenant/cost1 used)"
+
+# Rolling 30 days: 60 requests two days ago (late but within the 72 h bound)
+# and 40 today reach 100; the window falls below 100 when the day of the 60
+# leaves it, 28 days after tomorrow's midnight.
+TWO_DAYS_AGO=$(date -u -d '2 days ago' +%Y-%m-%dT12:00:00Z)
+send roll1 60 "$TWO_DAYS_AGO" '"operation":"chat"'
+send roll1 39 "$NOW" '"operation":"chat"'
+wait_for "99 rolling events counted" 60 "SELECT coalesce(sum(events), 0) = 99 FROM rollups WHERE tenant_id = 'roll1' AND subject_type = 'tenant' AND period = 'day'"
+check_eq "roll1 not blocked at 99 of 100" "" "$(flag tenant/roll1 state | sed 's/^ok$//')"
+send roll1 1 "$NOW" '"operation":"chat"'
+wait_flag tenant/roll1 state blocked 30
+check_eq "rolling flag period" rolling30 "$(flag tenant/roll1 period)"
+check_eq "rolling flag used" 100 "$(flag tenant/roll1 used)"
+check_eq "rolling until: the midnight the old day leaves the window" \
+	"$(date -u -d "$(date -u -d '2 days ago' +%F) + 30 days" +%Y-%m-%dT00:00:00Z)" \
+	"$(flag tenant/roll1 until)"
+
+# Expired plan: the free plan's 50 requests a day apply, not pro's 5,000.
+send exp1 50 "$NOW" '"operation":"chat"'
+wait_flag tenant/exp1 state blocked 30
+check_eq "expired plan blocks at the free limit" 50 "$(flag tenant/exp1 limit)"
+ctl tenant set exp1 --plan-expires none >/dev/null
+wait_flag tenant/exp1 state ok 30
+check_eq "renewing the plan clears the flag" ok "$(flag tenant/exp1 state)"
+
+meterd_stop a
+check_eq "meterd exits 0" 0 "$MD_RC"
+test_done
