@@ -38,6 +38,10 @@ int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val);
 /* Identifiers as in events: 1..128 of [A-Za-z0-9._~:@+=-]. */
 int ctl_valid_id(const char *s);
 
+/* Parse "80,90,100" (1-10 distinct integers in 1..100) into a PostgreSQL
+ * array literal "{80,90,100}" in out (may be NULL to only check). 0 or -1. */
+int ctl_thresholds_array(const char *list, char *out, size_t out_size);
+
 /* metric: requests | tokens | cost | op:<operation>. 0 when valid. */
 int ctl_check_metric(const char *m);
 

@@ -14,6 +14,7 @@ static const char *const plan_usage =
 	"usage: meterctl plan list [--json]\n"
 	"       meterctl plan set PLAN METRIC PERIOD VALUE|unlimited [--level tenant|user|key]\n"
 	"       meterctl plan unset PLAN METRIC PERIOD [--level tenant|user|key]\n"
+	"       meterctl plan thresholds PLAN 80,90,100   (notification thresholds, %)\n"
 	"  METRIC: requests | tokens | cost (USD, e.g. 25.50) | op:<operation> (e.g. "
 	"op:video_generation)\n"
 	"  PERIOD: day | month | rolling30";
@@ -24,6 +25,33 @@ static const char *const limit_usage =
 	"       meterctl limit unset TENANT METRIC PERIOD [--user U | --key K | --users | --keys]\n"
 	"       meterctl limit show TENANT [--user U | --key K] [--json]\n"
 	"  --users / --keys: every user / API key of the tenant; --user U / --key K: one of them";
+
+int ctl_thresholds_array(const char *list, char *out, size_t out_size)
+{
+	char copy[128], lit[96] = "{";
+	int seen[101] = {0}, n = 0;
+	if (strlen(list) >= sizeof(copy))
+		return -1;
+	snprintf(copy, sizeof(copy), "%s", list);
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int64_t v;
+		if (num_parse_i64(tok, 1, 100, &v) != 0 || seen[v] || n == 10)
+			return -1;
+		seen[v] = 1;
+		n++;
+	}
+	if (n == 0)
+		return -1;
+	for (int v = 1; v <= 100; v++)
+		if (seen[v])
+			snprintf(lit + strlen(lit), sizeof(lit) - strlen(lit), "%s%d",
+				 lit[1] ? "," : "", v);
+	strcat(lit, "}");
+	if (out)
+		snprintf(out, out_size, "%s", lit);
+	return 0;
+}
 
 int ctl_check_metric(const char *m)
 {
@@ -238,6 +266,30 @@ int ctl_plan(struct ctl *c, int argc, char **argv)
 		return plan_set(c, argc, argv, 0);
 	if (strcmp(argv[1], "unset") == 0)
 		return plan_set(c, argc, argv, 1);
+	if (strcmp(argv[1], "thresholds") == 0) {
+		char lit[96];
+		if (argc != 4 || ctl_thresholds_array(argv[3], lit, sizeof(lit)) != 0) {
+			ctl_err("plan thresholds needs PLAN and 1 to 10 percentages (1-100), e.g. "
+				"80,90,100\n%s",
+				plan_usage);
+			return CTL_USAGE;
+		}
+		const char *params[2] = {argv[2], lit};
+		PGresult *r = ctl_query(c,
+					"UPDATE plans SET thresholds = $2::int[] WHERE id = $1"
+					" RETURNING 1",
+					2, params);
+		if (!r)
+			return CTL_FAIL;
+		int n = PQntuples(r);
+		PQclear(r);
+		if (n != 1) {
+			ctl_err("no plan '%s' (see meterctl plan list)", argv[2]);
+			return CTL_FAIL;
+		}
+		printf("plan %s: notifications at %s %%\n", argv[2], argv[3]);
+		return CTL_OK;
+	}
 	ctl_err("unknown plan subcommand '%s'\n%s", argv[1], plan_usage);
 	return CTL_USAGE;
 }

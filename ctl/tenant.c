@@ -17,12 +17,14 @@ struct tenant_opts {
 	const char *secret;
 	const char *email;
 	const char *expires;
+	const char *thresholds; /* "80,90,100", or "plan"/"none" for the plan's */
 	int json;
 };
 
 static const char *const tenant_usage =
 	"usage: meterctl tenant add|set ID [--plan P] [--tz ZONE] [--webhook URL]\n"
 	"                 [--webhook-secret whsec_...] [--email ADDR] [--plan-expires TIME|none]\n"
+	"                 [--thresholds 50,80,100|plan]\n"
 	"       meterctl tenant show ID [--json]\n"
 	"       meterctl tenant list [--json]";
 
@@ -41,7 +43,8 @@ static int parse_opts(int argc, char **argv, int first, struct tenant_opts *o, i
 			    (m = ctl_opt(argc, argv, &i, "--webhook-secret", &o->secret)) ||
 			    (m = ctl_opt(argc, argv, &i, "--webhook", &o->webhook)) ||
 			    (m = ctl_opt(argc, argv, &i, "--email", &o->email)) ||
-			    (m = ctl_opt(argc, argv, &i, "--plan-expires", &o->expires))) {
+			    (m = ctl_opt(argc, argv, &i, "--plan-expires", &o->expires)) ||
+			    (m = ctl_opt(argc, argv, &i, "--thresholds", &o->thresholds))) {
 				if (m < 0)
 					return -1;
 				continue;
@@ -109,6 +112,12 @@ static int check_opts(const struct tenant_opts *o)
 	}
 	if (o->plan && (!*o->plan || strlen(o->plan) > 64)) {
 		ctl_err("--plan needs a plan name (see the plans table)");
+		return CTL_USAGE;
+	}
+	if (o->thresholds && strcmp(o->thresholds, "plan") != 0 &&
+	    ctl_thresholds_array(o->thresholds, NULL, 0) != 0) {
+		ctl_err("--thresholds must be 1 to 10 percentages between 1 and 100, e.g. "
+			"50,80,100 (or 'plan' for the plan's)");
 		return CTL_USAGE;
 	}
 	if (o->tz && (!*o->tz || strlen(o->tz) > 64 || !printable(o->tz))) {
@@ -195,25 +204,34 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 		}
 		sec = secret;
 	}
-	const char *params[7] = {id,
+	char thrbuf[96];
+	const char *thr = NULL;
+	if (o->thresholds && strcmp(o->thresholds, "plan") != 0) {
+		ctl_thresholds_array(o->thresholds, thrbuf, sizeof(thrbuf));
+		thr = thrbuf;
+	}
+	const char *params[8] = {id,
 				 o->plan ? o->plan : c->cfg.default_plan,
 				 o->tz ? o->tz : "UTC",
 				 val_or_null(o->webhook),
 				 sec,
 				 val_or_null(o->email),
-				 val_or_null(o->expires)};
+				 val_or_null(o->expires),
+				 thr};
 	char err[1024];
 	/* A tenant counted before it was added (auto_created) is taken over. */
 	PGresult *r = db_query(
 		conn,
 		"INSERT INTO tenants (id, plan_id, tz, webhook_url, webhook_secret, email,"
-		" plan_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz)"
+		" plan_expires_at, thresholds)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::int[])"
 		" ON CONFLICT (id) DO UPDATE SET plan_id = EXCLUDED.plan_id, tz = EXCLUDED.tz,"
 		" webhook_url = EXCLUDED.webhook_url, webhook_secret = EXCLUDED.webhook_secret,"
 		" email = EXCLUDED.email, plan_expires_at = EXCLUDED.plan_expires_at,"
+		" thresholds = EXCLUDED.thresholds,"
 		" auto_created = false, updated_at = now()"
 		" WHERE tenants.auto_created RETURNING id",
-		7, params, err, sizeof(err), NULL);
+		8, params, err, sizeof(err), NULL);
 	if (!r) {
 		ctl_err("%s", err);
 		return CTL_FAIL;
@@ -237,6 +255,12 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 	int rc = check_refs(c, o);
 	if (rc)
 		return rc;
+	char thrbuf[96];
+	const char *thr = NULL;
+	if (o->thresholds && strcmp(o->thresholds, "plan") != 0) {
+		ctl_thresholds_array(o->thresholds, thrbuf, sizeof(thrbuf));
+		thr = thrbuf;
+	}
 	/* Column names come from this table, values only through parameters. */
 	struct {
 		const char *given;
@@ -250,6 +274,7 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		{o->secret, o->secret, "webhook_secret = $%d"},
 		{o->email, val_or_null(o->email), "email = $%d"},
 		{o->expires, val_or_null(o->expires), "plan_expires_at = $%d::timestamptz"},
+		{o->thresholds, thr, "thresholds = $%d::int[]"},
 	};
 	char sql[1024] = "UPDATE tenants SET updated_at = now(), auto_created = false";
 	const char *params[10] = {id};
@@ -310,12 +335,14 @@ static int tenant_show(struct ctl *c, const char *id, int as_json)
 	char err[1024];
 	PGresult *r = db_query(
 		conn,
-		"SELECT id, plan_id, meter_effective_plan(plan_id, plan_expires_at), tz,"
-		" webhook_url, webhook_secret, email,"
-		" to_char(plan_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-		" suspended, suspension_reason, auto_created,"
-		" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-		" FROM tenants WHERE id = $1",
+		"SELECT t.id, t.plan_id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
+		" t.webhook_url, t.webhook_secret, t.email,"
+		" to_char(t.plan_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		" t.suspended, t.suspension_reason, t.auto_created,"
+		" to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		" coalesce(t.thresholds, p.thresholds)::text, t.webhook_disabled_at IS NOT NULL"
+		" FROM tenants t JOIN plans p"
+		" ON p.id = meter_effective_plan(t.plan_id, t.plan_expires_at) WHERE t.id = $1",
 		1, params, err, sizeof(err), NULL);
 	if (!r) {
 		ctl_err("%s", err);
@@ -340,6 +367,8 @@ static int tenant_show(struct ctl *c, const char *id, int as_json)
 		json_object_set_new(o, "suspension_reason", nullable(r, 0, 9));
 		json_object_set_new(o, "auto_created", json_boolean(*PQgetvalue(r, 0, 10) == 't'));
 		json_object_set_new(o, "created_at", nullable(r, 0, 11));
+		json_object_set_new(o, "notification_thresholds", nullable(r, 0, 12));
+		json_object_set_new(o, "webhook_disabled", json_boolean(*PQgetvalue(r, 0, 13) == 't'));
 		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s)
 			puts(s);
@@ -354,7 +383,10 @@ static int tenant_show(struct ctl *c, const char *id, int as_json)
 		if (!PQgetisnull(r, 0, 7))
 			printf("plan expires: %s\n", PQgetvalue(r, 0, 7));
 		printf("time zone:    %s\n", PQgetvalue(r, 0, 3));
-		printf("webhook:      %s\n", PQgetisnull(r, 0, 4) ? "-" : PQgetvalue(r, 0, 4));
+		printf("webhook:      %s%s\n", PQgetisnull(r, 0, 4) ? "-" : PQgetvalue(r, 0, 4),
+		       *PQgetvalue(r, 0, 13) == 't' ? " (disabled after a 410; set it again to enable)"
+						     : "");
+		printf("thresholds:   %s %%\n", PQgetvalue(r, 0, 12));
 		printf("secret:       %s\n",
 		       PQgetisnull(r, 0, 5) ? "-" : "(set; shown by 'tenant show ID --json')");
 		printf("email:        %s\n", PQgetisnull(r, 0, 6) ? "-" : PQgetvalue(r, 0, 6));
