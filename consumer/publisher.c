@@ -204,6 +204,7 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 	}
 
 	failpoint("after_flag_produce");
+	int blocked = 0;
 	json_t *done = json_array();
 	for (int i = 0; i < n; i++) {
 		int64_t max_id = 0;
@@ -215,8 +216,9 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 						      PQgetvalue(r, i, 1), "subject_id",
 						      PQgetvalue(r, i, 2), "max_id",
 						      (json_int_t)max_id, "flag", flag));
-		log_info("flag %s: %s", PQgetvalue(r, i, 4),
-			 strstr(PQgetvalue(r, i, 5), "\"state\": \"blocked\"") ? "blocked" : "ok");
+		int is_blocked = strstr(PQgetvalue(r, i, 5), "\"state\": \"blocked\"") != NULL;
+		blocked += is_blocked;
+		log_debug("flag %s: %s", PQgetvalue(r, i, 4), is_blocked ? "blocked" : "ok");
 	}
 	PQclear(r);
 	char *text = json_dumps(done, JSON_COMPACT);
@@ -233,6 +235,8 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 		return -1; /* published but not marked: published again later, harmless */
 	PQclear(r);
 	p->stats.published += (uint64_t)n;
+	log_info("published %d flag(s) on %s: %d blocked, %d ok", n, p->topic, blocked,
+		 n - blocked);
 	return n;
 }
 
