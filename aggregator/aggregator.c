@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "db.h"
@@ -126,7 +127,11 @@ int agg_connected(const struct agg *a)
 int agg_connect(struct agg *a, char *errstr, size_t errstr_size)
 {
 	drop_conn(a);
-	a->conn = db_connect(a->url, "meterd", errstr, errstr_size);
+	/* The process id in application_name tells operators (and tests) which
+	 * worker a session in pg_stat_activity belongs to. */
+	char app[32];
+	snprintf(app, sizeof(app), "meterd-%d", (int)getpid());
+	a->conn = db_connect(a->url, app, errstr, errstr_size);
 	if (!a->conn)
 		return -1;
 	/* A batch takes well under a second; a statement stuck for minutes means

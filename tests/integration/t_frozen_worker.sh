@@ -41,8 +41,10 @@ wait_for "a stored offset for partition $P" 60 "SELECT count(*) = 1 FROM consume
 # holding the locks of every row it wrote, for as long as b is frozen.
 coproc LOCKER { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
 echo "BEGIN; SELECT 1 FROM consumer_offsets WHERE group_id = '$T_GROUP' AND partition = $P FOR UPDATE;" >&"${LOCKER[1]}"
+# meterd names its batch session meterd-<pid>: look at b's only.
+B_APP="meterd-${MD_PID[b]}"
 wait_for "meterd b's batch to wait for the held row" 30 \
-	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND wait_event_type = 'Lock'" ||
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name = '$B_APP' AND wait_event_type = 'Lock'" ||
 	die "meterd b never waited for partition $P"
 echo "==== test sends SIGSTOP $(date -u +%H:%M:%S.%3N)" >>"$T_DIR/meterd-b.log"
 kill -STOP "${MD_PID[b]}"
@@ -51,8 +53,8 @@ locker_pid=$LOCKER_PID locker_fd=${LOCKER[1]}
 echo "ROLLBACK;" >&"$locker_fd"
 exec {locker_fd}>&- # EOF: psql ends its session
 wait "$locker_pid" 2>/dev/null || true # so what stays idle in transaction is b's
-wait_for "meterd b's session idle in transaction" 30 \
-	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND state = 'idle in transaction'" ||
+wait_for "meterd b's session idle in transaction" 25 \
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name = '$B_APP' AND state LIKE 'idle in transaction%'" ||
 	die "meterd b's transaction did not finish"
 say "froze meterd b (SIGSTOP) inside its batch transaction"
 
