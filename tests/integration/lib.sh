@@ -384,6 +384,88 @@ add_tenant() {
 	fi
 }
 
+# ---- limits and flags --------------------------------------------------------
+
+# limits_init: a limits topic of the test's own (METER_TOPIC_LIMITS, exported
+# for meterd and meterctl) and the schema, for tests of flags.
+limits_init() {
+	export METER_TOPIC_LIMITS=$T_DB.limits
+	"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_LIMITS" "${1:-4}" ||
+		die "cannot create $METER_TOPIC_LIMITS"
+	ctl migrate >/dev/null || die "meterctl migrate failed"
+}
+
+# flag SUBJECT FIELD: FIELD of the last flag published for SUBJECT ("" if none).
+flag() {
+	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_LIMITS" -o beginning -e -q \
+		-f '%k\t%s\n' 2>/dev/null |
+		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
+		"$PY" -c 'import json,sys
+line = sys.stdin.read().strip()
+v = json.loads(line).get(sys.argv[1]) if line else ""
+print("null" if v is None else v)' "$2"
+}
+
+# blocked SUBJECT: "blocked" or "not blocked" (no flag, or state ok).
+blocked() { [[ $(flag "$1" state) == blocked ]] && echo blocked || echo "not blocked"; }
+
+# wait_flag SUBJECT FIELD VALUE SECS
+wait_flag() {
+	local deadline=$((SECONDS + $4)) got
+	while :; do
+		got=$(flag "$1" "$2")
+		[[ $got == "$3" ]] && return 0
+		if ((SECONDS >= deadline)); then
+			say "timed out waiting for $1 $2=$3 (last: ${got:-none})"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# ---- meter-notifier and its peers -------------------------------------------
+NOTIFIER=$ROOT/build/meter-notifier
+# notifier_start NAME [ARGS...]: like meterd_start (same log, kill and stop
+# helpers), for meter-notifier.
+notifier_start() { METERD=$NOTIFIER meterd_start "$@"; }
+# start_receiver NAME [ARGS...]: webhook receiver logging to T_DIR/NAME.jsonl;
+# sets RPORT. start_sink NAME [ARGS...]: SMTP sink, sets SPORT.
+start_peer() {
+	local tool=$1 name=$2 pf
+	shift 2
+	pf=$T_DIR/$name.port
+	rm -f "$pf"
+	: >>"$T_DIR/$name.jsonl"
+	"$PY" "$ROOT/tests/tools/$tool" --log "$T_DIR/$name.jsonl" --port-file "$pf" "$@" \
+		>>"$T_DIR/$name.out" 2>&1 &
+	PEER_PID=$!
+	for _ in $(seq 1 100); do [[ -s $pf ]] && break; sleep 0.1; done
+	[[ -s $pf ]] || die "$tool did not start (see $T_DIR/$name.out)"
+	PEER_PORT=$(cat "$pf")
+}
+start_receiver() { start_peer webhook_receiver.py "$@"; RPORT=$PEER_PORT; }
+start_sink() { start_peer smtp_sink.py "$@"; SPORT=$PEER_PORT; }
+# jl FILE EXPR: a Python expression over rs, the records of a JSON-lines log.
+jl() {
+	"$PY" - "$1" "$2" <<'EOF'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+answered = [r for r in rs if r.get("event") == "answered"]
+print(eval(sys.argv[2]))
+EOF
+}
+# wait_jl "what" SECS FILE EXPR: until EXPR prints True.
+wait_jl() {
+	local deadline=$((SECONDS + $2))
+	until [[ $(jl "$3" "$4") == True ]]; do
+		if ((SECONDS >= deadline)); then
+			say "timed out after $2s waiting for: $1"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
 # ---- checks ------------------------------------------------------------------
 
 # check_eq "what" EXPECTED ACTUAL. Like check, it never fails the script by

@@ -8,11 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 4
 
-export METER_TOPIC_LIMITS=$T_DB.limits
-"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_LIMITS" 4 ||
-	die "cannot create $METER_TOPIC_LIMITS"
+limits_init 4
 
-ctl migrate >/dev/null || die "meterctl migrate failed"
 ZONE=America/Argentina/Buenos_Aires
 TODAY=$(TZ=$ZONE date +%F)
 # The next local midnight, as the UTC instant a flag's until must name.
@@ -31,33 +28,7 @@ send() {
 	produce_lines "$f"
 }
 
-# flag SUBJECT FIELD: FIELD of the last flag published for SUBJECT ("" if none).
-flag() {
-	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_LIMITS" -o beginning -e -q \
-		-f '%k\t%s\n' 2>/dev/null |
-		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
-		"$PY" -c 'import json,sys
-line = sys.stdin.read().strip()
-v = json.loads(line).get(sys.argv[1]) if line else ""
-print("null" if v is None else v)' "$2"
-}
 
-# blocked SUBJECT: "blocked" or "not blocked" (no flag, or state ok).
-blocked() { [[ $(flag "$1" state) == blocked ]] && echo blocked || echo "not blocked"; }
-
-# wait_flag SUBJECT FIELD VALUE SECS
-wait_flag() {
-	local deadline=$((SECONDS + $4)) got
-	while :; do
-		got=$(flag "$1" "$2")
-		[[ $got == "$3" ]] && return 0
-		if ((SECONDS >= deadline)); then
-			say "timed out waiting for $1 $2=$3 (last: ${got:-none})"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
 
 counted() { sql "SELECT coalesce(sum(events), 0) FROM rollups WHERE subject_type = 'tenant' AND period = 'day'"; }
 

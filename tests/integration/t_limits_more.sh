@@ -3,10 +3,7 @@
 # window fed by late events, and a plan that expired (the free plan applies).
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
-export METER_TOPIC_LIMITS=$T_DB.limits
-"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_LIMITS" 2 ||
-	die "cannot create $METER_TOPIC_LIMITS"
-ctl migrate >/dev/null || die "meterctl migrate failed"
+limits_init 2
 
 SEQ=0
 # send TENANT N TIME 'DATA FIELDS'
@@ -18,22 +15,6 @@ send() {
 		printf '%s\t%s\n' "$1" "$(event "m-$SEQ" "$1" "$3" "$4")" >>"$f"
 	done
 	produce_lines "$f"
-}
-flag() {
-	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_LIMITS" -o beginning -e -q \
-		-f '%k\t%s\n' 2>/dev/null |
-		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
-		"$PY" -c 'import json,sys
-line = sys.stdin.read().strip()
-v = json.loads(line).get(sys.argv[1]) if line else ""
-print("null" if v is None else v)' "$2"
-}
-wait_flag() {
-	local deadline=$((SECONDS + $4))
-	until [[ $(flag "$1" "$2") == "$3" ]]; do
-		((SECONDS < deadline)) || { say "timed out waiting for $1 $2=$3"; return 1; }
-		sleep 0.2
-	done
 }
 
 add_tenant cost1 UTC

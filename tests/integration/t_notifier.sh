@@ -10,55 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 
-export METER_TOPIC_LIMITS=$T_DB.limits
-"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_LIMITS" 2 ||
-	die "cannot create $METER_TOPIC_LIMITS"
-ctl migrate >/dev/null || die "meterctl migrate failed"
+limits_init 2
 
-# ---- notifier test helpers (the same in every t_notifier*.sh) ---------------
-NOTIFIER=$ROOT/build/meter-notifier
 [[ -x $NOTIFIER ]] || die "$NOTIFIER is missing; run 'make all' first"
-# notifier_start NAME [ARGS...]: like meterd_start (same log, kill and stop
-# helpers), for meter-notifier.
-notifier_start() { METERD=$NOTIFIER meterd_start "$@"; }
-# start_receiver NAME [ARGS...]: webhook receiver logging to T_DIR/NAME.jsonl;
-# sets RPORT. start_sink NAME [ARGS...]: SMTP sink, sets SPORT.
-start_peer() {
-	local tool=$1 name=$2 pf
-	shift 2
-	pf=$T_DIR/$name.port
-	rm -f "$pf"
-	: >>"$T_DIR/$name.jsonl"
-	"$PY" "$ROOT/tests/tools/$tool" --log "$T_DIR/$name.jsonl" --port-file "$pf" "$@" \
-		>>"$T_DIR/$name.out" 2>&1 &
-	PEER_PID=$!
-	for _ in $(seq 1 100); do [[ -s $pf ]] && break; sleep 0.1; done
-	[[ -s $pf ]] || die "$tool did not start (see $T_DIR/$name.out)"
-	PEER_PORT=$(cat "$pf")
-}
-start_receiver() { start_peer webhook_receiver.py "$@"; RPORT=$PEER_PORT; }
-start_sink() { start_peer smtp_sink.py "$@"; SPORT=$PEER_PORT; }
-# jl FILE EXPR: a Python expression over rs, the records of a JSON-lines log.
-jl() {
-	"$PY" - "$1" "$2" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-answered = [r for r in rs if r.get("event") == "answered"]
-print(eval(sys.argv[2]))
-EOF
-}
-# wait_jl "what" SECS FILE EXPR: until EXPR prints True.
-wait_jl() {
-	local deadline=$((SECONDS + $2))
-	until [[ $(jl "$3" "$4") == True ]]; do
-		if ((SECONDS >= deadline)); then
-			say "timed out after $2s waiting for: $1"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
-# ------------------------------------------------------------------------------
 
 ZONE=America/Argentina/Buenos_Aires
 MIDNIGHT_UTC=$(date -u -d "$(TZ=$ZONE date -d tomorrow +%F) 00:00 -0300" +%Y-%m-%dT%H:%M:%SZ)

@@ -13,43 +13,7 @@ test_init --partitions 1
 export METER_TOPIC_LIMITS=$T_DB.limits
 ctl migrate >/dev/null || die "meterctl migrate failed"
 
-# ---- notifier test helpers (the same in every t_notifier*.sh) ---------------
-NOTIFIER=$ROOT/build/meter-notifier
 [[ -x $NOTIFIER ]] || die "$NOTIFIER is missing; run 'make all' first"
-notifier_start() { METERD=$NOTIFIER meterd_start "$@"; }
-start_peer() {
-	local tool=$1 name=$2 pf
-	shift 2
-	pf=$T_DIR/$name.port
-	rm -f "$pf"
-	: >>"$T_DIR/$name.jsonl"
-	"$PY" "$ROOT/tests/tools/$tool" --log "$T_DIR/$name.jsonl" --port-file "$pf" "$@" \
-		>>"$T_DIR/$name.out" 2>&1 &
-	PEER_PID=$!
-	for _ in $(seq 1 100); do [[ -s $pf ]] && break; sleep 0.1; done
-	[[ -s $pf ]] || die "$tool did not start (see $T_DIR/$name.out)"
-	PEER_PORT=$(cat "$pf")
-}
-start_receiver() { start_peer webhook_receiver.py "$@"; RPORT=$PEER_PORT; }
-jl() {
-	"$PY" - "$1" "$2" <<'EOF'
-import json, sys
-rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-answered = [r for r in rs if r.get("event") == "answered"]
-print(eval(sys.argv[2]))
-EOF
-}
-wait_jl() {
-	local deadline=$((SECONDS + $2))
-	until [[ $(jl "$3" "$4") == True ]]; do
-		if ((SECONDS >= deadline)); then
-			say "timed out after $2s waiting for: $1"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
-# ------------------------------------------------------------------------------
 
 # notes PREFIX N TARGET: queue N webhook notifications for subjects
 # user/PREFIX-1..N the way meterd does, in one transaction.
