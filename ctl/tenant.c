@@ -410,8 +410,9 @@ static int tenant_list(struct ctl *c, int as_json)
 		"SELECT t.id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
 		" t.auto_created, coalesce(r.requests, 0), coalesce(r.input_tokens, 0)"
 		" + coalesce(r.output_tokens, 0), meter_pusd_to_usd(coalesce(r.cost_pusd, 0)),"
-		" coalesce(r.events, 0)"
-		" FROM tenants t LEFT JOIN rollups r ON r.tenant_id = t.id"
+		" coalesce(r.events, 0), coalesce(f.state, 'ok')"
+		" FROM tenants t LEFT JOIN flags f ON f.subject = 'tenant/' || t.id"
+		" LEFT JOIN rollups r ON r.tenant_id = t.id"
 		" AND r.subject_type = 'tenant' AND r.subject_id = '' AND r.period = 'month'"
 		" AND r.period_start = date_trunc('month', now() AT TIME ZONE t.tz)::date"
 		" ORDER BY t.id",
@@ -429,12 +430,13 @@ static int tenant_list(struct ctl *c, int as_json)
 			num_parse_i64(PQgetvalue(r, i, 5), 0, INT64_MAX, &tok);
 			num_parse_i64(PQgetvalue(r, i, 7), 0, INT64_MAX, &evs);
 			json_array_append_new(
-				a, json_pack("{s:s, s:s, s:s, s:b, s:{s:I, s:I, s:I, s:s}}", "id",
+				a, json_pack("{s:s, s:s, s:s, s:b, s:s, s:{s:I, s:I, s:I, s:s}}", "id",
 					     PQgetvalue(r, i, 0), "plan", PQgetvalue(r, i, 1),
 					     "timezone", PQgetvalue(r, i, 2), "auto_created",
-					     *PQgetvalue(r, i, 3) == 't', "month_to_date", "events",
-					     (json_int_t)evs, "requests", (json_int_t)req, "tokens",
-					     (json_int_t)tok, "cost_usd", PQgetvalue(r, i, 6)));
+					     *PQgetvalue(r, i, 3) == 't', "flag", PQgetvalue(r, i, 8),
+					     "month_to_date", "events", (json_int_t)evs, "requests",
+					     (json_int_t)req, "tokens", (json_int_t)tok, "cost_usd",
+					     PQgetvalue(r, i, 6)));
 		}
 		char *s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s)
@@ -442,13 +444,14 @@ static int tenant_list(struct ctl *c, int as_json)
 		free(s);
 		json_decref(a);
 	} else {
-		printf("%-24s %-11s %-32s %12s %14s %20s\n", "TENANT", "PLAN", "ZONE",
-		       "REQUESTS", "TOKENS", "COST USD (MTD)");
+		printf("%-24s %-11s %-32s %12s %14s %20s  %s\n", "TENANT", "PLAN", "ZONE",
+		       "REQUESTS", "TOKENS", "COST USD (MTD)", "FLAG");
 		for (int i = 0; i < n; i++)
-			printf("%-24s %-11s %-32s %12s %14s %20.*s%s\n", PQgetvalue(r, i, 0),
+			printf("%-24s %-11s %-32s %12s %14s %20.*s  %s%s\n", PQgetvalue(r, i, 0),
 			       PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 4),
 			       PQgetvalue(r, i, 5), (int)(strlen(PQgetvalue(r, i, 6)) - 6),
-			       PQgetvalue(r, i, 6), *PQgetvalue(r, i, 3) == 't' ? " *" : "");
+			       PQgetvalue(r, i, 6), PQgetvalue(r, i, 8),
+			       *PQgetvalue(r, i, 3) == 't' ? " *" : "");
 		if (n == 0)
 			printf("(no tenants)\n");
 	}

@@ -98,7 +98,8 @@ for _ in $(seq 1 600); do
 	sleep 0.2
 done
 
-say "counted this month, per tenant (* = tenant first seen in an event)"
+sleep 1 # the flags of tenants over their limits are published right after their batch
+say "counted this month, per tenant (FLAG: published on usage.limits; * = first seen in an event)"
 "$B/meterctl" tenant list
 echo
 psql -XAtq "$METER_DATABASE_URL" -c "SELECT count(*) || ' events rejected: ' || string_agg(reason, ', ') FROM rejected_events"
