@@ -369,3 +369,32 @@ void cfg_print_usage(void *fp, unsigned prog_mask)
 	if (prog_mask & (CFG_METERD | CFG_CTL))
 		fprintf(f, "  -X name=value        any librdkafka property (or METER_KAFKA_PROP_name)\n");
 }
+
+int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, void (*usage)(void *),
+		    struct meter_config *cfg, int argc, char **argv)
+{
+	char err[1024];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--config-reference") == 0) {
+			cfg_print_reference(stdout, CFG_ALL);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", prog, version);
+			return 0;
+		}
+	}
+	if (cfg_load(cfg, prog_mask, &argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s (see %s --help)\n", prog, err, prog);
+		return 2;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", prog, argv[1], prog);
+		return 2;
+	}
+	return -1;
+}

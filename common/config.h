@@ -68,6 +68,12 @@ int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **arg
 int cfg_set(struct meter_config *cfg, const char *name, const char *value, char *errstr,
 	    size_t errstr_size);
 
+/* The start of a daemon's main(): --help, --config-reference, --version,
+ * then cfg_load() and no positional argument allowed. Returns -1 to go on,
+ * or the exit code to return (0 after help, 2 with a one-line error). */
+int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, void (*usage)(void *),
+		    struct meter_config *cfg, int argc, char **argv);
+
 /* Print the option reference (Markdown table) for the programs in mask. */
 void cfg_print_reference(void *fp, unsigned prog_mask);
 /* Print a short usage list of the options for the programs in mask. */

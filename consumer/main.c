@@ -23,8 +23,9 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-static void usage(FILE *f)
+static void usage(void *fp)
 {
+	FILE *f = fp;
 	fprintf(f, "usage: meterd [options]\n"
 		   "Consume usage events from Kafka and keep exact rollups in PostgreSQL.\n"
 		   "Options (each also an environment variable):\n");
@@ -86,28 +87,9 @@ int main(int argc, char **argv)
 {
 	struct meter_config cfg;
 	char err[1024];
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(argv[i], "--config-reference") == 0) {
-			cfg_print_reference(stdout, CFG_ALL);
-			return 0;
-		}
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("meterd %s\n", METER_VERSION);
-			return 0;
-		}
-	}
-	if (cfg_load(&cfg, CFG_METERD, &argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "meterd: %s (see meterd --help)\n", err);
-		return 2;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "meterd: unexpected argument '%s' (see meterd --help)\n", argv[1]);
-		return 2;
-	}
+	int early = cfg_daemon_args("meterd", METER_VERSION, CFG_METERD, usage, &cfg, argc, argv);
+	if (early >= 0)
+		return early;
 	enum log_level lvl = LOG_LVL_INFO;
 	log_level_parse(cfg.log_level, &lvl);
 	log_init("meterd", strcmp(cfg.log_format, "json") == 0, lvl);

@@ -103,17 +103,12 @@ static int plan_list(struct ctl *c, int as_json)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
-	PGresult *r = db_query(
-		conn,
-		"SELECT p.id, p.name, p.price_cents, l.subject_type, l.metric, l.period,"
+	PGresult *r = ctl_query(c, "SELECT p.id, p.name, p.price_cents, l.subject_type, l.metric, l.period,"
 		" l.limit_value::text FROM plans p LEFT JOIN plan_limits l ON l.plan_id = p.id"
 		" ORDER BY p.price_cents, p.id, l.subject_type DESC, l.period, l.metric",
-		0, NULL, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+		0, NULL);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	if (as_json) {
 		json_t *plans = json_array(), *cur = NULL;
@@ -211,28 +206,23 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
 	const char *params[5] = {args[0], level, args[1], args[2], value};
 	PGresult *r;
 	if (unset) {
-		r = db_query(conn,
-			     "DELETE FROM plan_limits WHERE plan_id = $1 AND subject_type = $2"
+		r = ctl_query(c, "DELETE FROM plan_limits WHERE plan_id = $1 AND subject_type = $2"
 			     " AND metric = $3 AND period = $4 RETURNING 1",
-			     4, params, err, sizeof(err), NULL);
+			     4, params);
 	} else {
-		r = db_query(conn,
-			     "WITH p AS (INSERT INTO plans (id, name) VALUES ($1, $1)"
+		r = ctl_query(c, "WITH p AS (INSERT INTO plans (id, name) VALUES ($1, $1)"
 			     " ON CONFLICT DO NOTHING)"
 			     " INSERT INTO plan_limits (plan_id, subject_type, metric, period, limit_value)"
 			     " VALUES ($1, $2, $3, $4, $5::numeric) ON CONFLICT"
 			     " (plan_id, subject_type, metric, period) DO UPDATE"
 			     " SET limit_value = EXCLUDED.limit_value RETURNING 1",
-			     5, params, err, sizeof(err), NULL);
+			     5, params);
 	}
-	if (!r) {
-		ctl_err("%s", err);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	PQclear(r);
 	if (unset && n == 0) {
@@ -444,18 +434,16 @@ int ctl_limit(struct ctl *c, int argc, char **argv)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
 	const char *params[6] = {tenant, type, id, args[0], args[1], value};
 	PGresult *r;
 	if (is_set)
-		r = db_query(conn,
-			     "INSERT INTO tenant_limits (tenant_id, subject_type, subject_id, metric,"
+		r = ctl_query(c, "INSERT INTO tenant_limits (tenant_id, subject_type, subject_id, metric,"
 			     " period, limit_value) SELECT $1, $2, $3, $4, $5, $6::numeric"
 			     " WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
 			     " ON CONFLICT (tenant_id, subject_type, subject_id, metric, period)"
 			     " DO UPDATE SET limit_value = EXCLUDED.limit_value, updated_at = now()"
 			     " RETURNING 1",
-			     6, params, err, sizeof(err), NULL);
+			     6, params);
 	else
 		r = ctl_query(c, "DELETE FROM tenant_limits WHERE tenant_id = $1 AND subject_type = $2"
 			     " AND subject_id = $3 AND metric = $4 AND period = $5 RETURNING 1", 5, params);

@@ -141,7 +141,6 @@ static int new_secret(char out[64])
 /* Check that plan and zone exist, with a message naming the bad one. */
 static int check_refs(struct ctl *c, const struct tenant_opts *o)
 {
-	char err[1024];
 	if (o->plan) {
 		const char *p[1] = {o->plan};
 		PGresult *r = ctl_query(c, "SELECT 1 FROM plans WHERE id = $1", 1, p);
@@ -170,6 +169,7 @@ static int check_refs(struct ctl *c, const struct tenant_opts *o)
 	}
 	if (o->expires && !is_clear(o->expires)) {
 		const char *p[1] = {o->expires};
+		char err[1024];
 		PGresult *r = db_query(ctl_db(c), "SELECT $1::timestamptz", 1, p, err, sizeof(err),
 				       NULL);
 		if (!r) {
@@ -218,11 +218,8 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 				 val_or_null(o->email),
 				 val_or_null(o->expires),
 				 thr};
-	char err[1024];
 	/* A tenant counted before it was added (auto_created) is taken over. */
-	PGresult *r = db_query(
-		conn,
-		"INSERT INTO tenants (id, plan_id, tz, webhook_url, webhook_secret, email,"
+	PGresult *r = ctl_query(c, "INSERT INTO tenants (id, plan_id, tz, webhook_url, webhook_secret, email,"
 		" plan_expires_at, thresholds)"
 		" VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $8::int[])"
 		" ON CONFLICT (id) DO UPDATE SET plan_id = EXCLUDED.plan_id, tz = EXCLUDED.tz,"
@@ -231,11 +228,9 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 		" thresholds = EXCLUDED.thresholds,"
 		" auto_created = false, updated_at = now()"
 		" WHERE tenants.auto_created RETURNING id",
-		8, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+		8, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	PQclear(r);
 	if (n != 1) {
@@ -332,10 +327,7 @@ static int tenant_show(struct ctl *c, const char *id, int as_json)
 	if (!conn)
 		return CTL_FAIL;
 	const char *params[1] = {id};
-	char err[1024];
-	PGresult *r = db_query(
-		conn,
-		"SELECT t.id, t.plan_id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
+	PGresult *r = ctl_query(c, "SELECT t.id, t.plan_id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
 		" t.webhook_url, t.webhook_secret, t.email,"
 		" to_char(t.plan_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 		" t.suspended, t.suspension_reason, t.auto_created,"
@@ -343,11 +335,9 @@ static int tenant_show(struct ctl *c, const char *id, int as_json)
 		" coalesce(t.thresholds, p.thresholds)::text, t.webhook_disabled_at IS NOT NULL"
 		" FROM tenants t JOIN plans p"
 		" ON p.id = meter_effective_plan(t.plan_id, t.plan_expires_at) WHERE t.id = $1",
-		1, params, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+		1, params);
+	if (!r)
 		return CTL_FAIL;
-	}
 	if (PQntuples(r) != 1) {
 		PQclear(r);
 		ctl_err("no tenant '%s'", id);
@@ -404,10 +394,7 @@ static int tenant_list(struct ctl *c, int as_json)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
-	char err[1024];
-	PGresult *r = db_query(
-		conn,
-		"SELECT t.id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
+	PGresult *r = ctl_query(c, "SELECT t.id, meter_effective_plan(t.plan_id, t.plan_expires_at), t.tz,"
 		" t.auto_created, coalesce(r.requests, 0), coalesce(r.input_tokens, 0)"
 		" + coalesce(r.output_tokens, 0), meter_pusd_to_usd(coalesce(r.cost_pusd, 0)),"
 		" coalesce(r.events, 0), coalesce(f.state, 'ok')"
@@ -416,11 +403,9 @@ static int tenant_list(struct ctl *c, int as_json)
 		" AND r.subject_type = 'tenant' AND r.subject_id = '' AND r.period = 'month'"
 		" AND r.period_start = date_trunc('month', now() AT TIME ZONE t.tz)::date"
 		" ORDER BY t.id",
-		0, NULL, err, sizeof(err), NULL);
-	if (!r) {
-		ctl_err("%s", err);
+		0, NULL);
+	if (!r)
 		return CTL_FAIL;
-	}
 	int n = PQntuples(r);
 	if (as_json) {
 		json_t *a = json_array();

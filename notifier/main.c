@@ -43,8 +43,9 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static void usage(FILE *f)
+static void usage(void *fp)
 {
+	FILE *f = fp;
 	fprintf(f, "usage: meter-notifier [options]\n"
 		   "Deliver threshold notifications (signed webhooks, email) from the outbox in\n"
 		   "PostgreSQL that meterd fills.\n"
@@ -282,29 +283,9 @@ int main(int argc, char **argv)
 	struct meter_config cfg;
 	struct ntf_schedule sched;
 	char err[1024];
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (strcmp(argv[i], "--config-reference") == 0) {
-			cfg_print_reference(stdout, CFG_ALL);
-			return 0;
-		}
-		if (strcmp(argv[i], "--version") == 0) {
-			printf("meter-notifier %s\n", METER_VERSION);
-			return 0;
-		}
-	}
-	if (cfg_load(&cfg, CFG_NOTIFIER, &argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "meter-notifier: %s (see meter-notifier --help)\n", err);
-		return 2;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "meter-notifier: unexpected argument '%s' (see meter-notifier --help)\n",
-			argv[1]);
-		return 2;
-	}
+	int early = cfg_daemon_args("meter-notifier", METER_VERSION, CFG_NOTIFIER, usage, &cfg, argc, argv);
+	if (early >= 0)
+		return early;
 	if (check_config(&cfg, &sched, err, sizeof(err)) != 0) {
 		fprintf(stderr, "meter-notifier: %s\n", err);
 		return 2;

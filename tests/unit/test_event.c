@@ -65,12 +65,12 @@ static const struct ev_limits window_lim = {
 	.max_future_us = 5 * MINUTE_US};
 
 /* Marks where raw text goes; one per mutation, so order does not matter. */
-#define PLACEHOLDER1 "@@raw1@@"
-#define PLACEHOLDER2 "@@raw2@@"
+#define RAW_MARK1 "@@raw1@@"
+#define RAW_MARK2 "@@raw2@@"
 
-/* Set (raw != NULL: to the placeholder) or delete one field of root given as
+/* Set (raw != NULL: to the mark) or delete one field of root given as
  * "key" or "data.key". */
-static void mutate(json_t *root, const char *path, const char *raw, const char *placeholder)
+static void mutate(json_t *root, const char *path, const char *raw, const char *mark)
 {
 	json_t *obj = root;
 	const char *key = path;
@@ -83,16 +83,16 @@ static void mutate(json_t *root, const char *path, const char *raw, const char *
 	}
 	assert_non_null(obj);
 	if (raw)
-		json_object_set_new(obj, key, json_string(placeholder));
+		json_object_set_new(obj, key, json_string(mark));
 	else
 		json_object_del(obj, key);
 }
 
-/* Replace the quoted placeholder in s (freed) with raw. */
-static char *splice(char *s, const char *placeholder, const char *raw)
+/* Replace the quoted mark in s (freed) with raw. */
+static char *splice(char *s, const char *mark, const char *raw)
 {
 	char quoted[32];
-	snprintf(quoted, sizeof(quoted), "\"%s\"", placeholder);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", mark);
 	char *at = strstr(s, quoted);
 	assert_non_null(at);
 	size_t head = (size_t)(at - s), ph = strlen(quoted);
@@ -113,16 +113,16 @@ static char *build_event(const char *path, const char *raw, const char *path2, c
 	json_t *root = json_loads(BASE_EVENT, 0, NULL);
 	assert_non_null(root);
 	if (path)
-		mutate(root, path, raw, PLACEHOLDER1);
+		mutate(root, path, raw, RAW_MARK1);
 	if (path2)
-		mutate(root, path2, raw2, PLACEHOLDER2);
+		mutate(root, path2, raw2, RAW_MARK2);
 	char *s = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	assert_non_null(s);
 	if (path && raw)
-		s = splice(s, PLACEHOLDER1, raw);
+		s = splice(s, RAW_MARK1, raw);
 	if (path2 && raw2)
-		s = splice(s, PLACEHOLDER2, raw2);
+		s = splice(s, RAW_MARK2, raw2);
 	return s;
 }
 
