@@ -47,10 +47,11 @@ static const struct cfg_opt opts[] = {
 	    CFG_METERD | CFG_CTL, "Topic of over-limit flags (key = subject)."),
 	STR("topic-rollups", "METER_TOPIC_ROLLUPS", "usage.rollups", topic_rollups, CFG_METERD,
 	    "Topic of rollups for billing (key = subject and period)."),
-	INT("batch-max", "METER_BATCH_MAX", "5000", batch_max, 1, 1000000, CFG_METERD,
+	INT("batch-max", "METER_BATCH_MAX", "50000", batch_max, 1, 1000000, CFG_METERD,
 	    "Most messages in one batch (one database transaction)."),
 	DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
-	    "Longest time to wait while filling a batch."),
+	    "Longest time to wait while filling a batch; up to ten times longer while"
+	    " the partitions hold a backlog (catching up)."),
 	INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
 	    CFG_METERD, "Events larger than this are rejected (too_large)."),
 	DUR("max-lateness", "METER_MAX_LATENESS", "72h", max_lateness_ms, 0, 366LL * 86400000 * 20,
