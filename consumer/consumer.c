@@ -22,6 +22,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "publisher.h"
+#include "rollups.h"
 
 /* A partition this far behind its end means a backlog (see consumer_run). */
 #define CATCHUP_BACKLOG 2000
@@ -30,6 +31,7 @@ struct consumer {
 	rd_kafka_t *rk;
 	struct agg *agg;
 	struct dlq *dlq;
+	struct rollpub *rollpub;
 	struct publisher *pub;
 	char topic[256];
 	int64_t batch_max;
@@ -286,6 +288,9 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	c->pub = pub_new(cfg, "meterd", errstr, errstr_size);
 	if (!c->pub)
 		goto fail;
+	c->rollpub = rollpub_start(cfg, errstr, errstr_size);
+	if (!c->rollpub)
+		goto fail;
 
 	conf = kfk_conf_new(cfg, errstr, errstr_size);
 	if (!conf)
@@ -350,6 +355,7 @@ void consumer_destroy(struct consumer *c)
 	if (c->rk)
 		rd_kafka_destroy(c->rk);
 	dlq_destroy(c->dlq);
+	rollpub_stop(c->rollpub);
 	pub_destroy(c->pub);
 	agg_destroy(c->agg);
 	free(c);

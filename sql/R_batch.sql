@@ -183,6 +183,13 @@ BEGIN
         cost_pusd = r.cost_pusd + EXCLUDED.cost_pusd,
         quantity = r.quantity + EXCLUDED.quantity;
 
+    -- Billing: name the changed rows for the usage.rollups publisher.
+    INSERT INTO rollup_outbox (tenant_ids, subject_types, subject_ids, periods, period_starts)
+    SELECT array_agg(tenant_id), array_agg(subject_type), array_agg(subject_id),
+           array_agg(period), array_agg(period_start)
+      FROM stage_rollups
+    HAVING count(*) > 0;
+
     -- Limits: compare the new totals of every subject the batch touched
     -- with the limits that apply to it, in this same transaction.
     SELECT coalesce(meter_evaluate(array_agg(x.tenant_id), array_agg(x.subject_type),
