@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "num.h"
+#include "strmap.h"
 
 struct unit_price {
 	char name[EV_UNIT_NAME_MAX + 1];
@@ -28,8 +29,7 @@ struct price {
 /* Candidates for one (provider, model) as seen in events: indices into
  * rows, best first (longest model, then latest valid_from). */
 struct cand {
-	char *key; /* provider '\x1f' model */
-	uint64_t hash;
+	char *key; /* provider '\x1f' model (owned; borrowed by candidx) */
 	int *idx;
 	int n;
 };
@@ -39,8 +39,9 @@ struct prc {
 	int64_t version;
 	struct price *rows;
 	int nrows;
-	struct cand *cands; /* open addressing, cap a power of two */
+	struct cand *cands;
 	size_t ncands, capcands;
+	struct strmap candidx; /* key -> index into cands */
 };
 
 static void clear_rows(struct prc *p)
@@ -53,13 +54,14 @@ static void clear_rows(struct prc *p)
 	free(p->rows);
 	p->rows = NULL;
 	p->nrows = 0;
-	for (size_t i = 0; i < p->capcands; i++) {
+	for (size_t i = 0; i < p->ncands; i++) {
 		free(p->cands[i].key);
 		free(p->cands[i].idx);
 	}
 	free(p->cands);
 	p->cands = NULL;
 	p->ncands = p->capcands = 0;
+	strmap_free(&p->candidx);
 	p->checksum[0] = '\0';
 	p->version = 0;
 }
@@ -125,6 +127,40 @@ static int parse_units(const char *json, struct price *pr, char *errstr, size_t 
 	return 0;
 }
 
+int prc_set_rows(struct prc *p, const struct prc_row *rows, int n, char *errstr,
+		 size_t errstr_size)
+{
+	clear_rows(p);
+	p->rows = n ? calloc((size_t)n, sizeof(*p->rows)) : NULL;
+	if (n && !p->rows)
+		goto oom;
+	for (int i = 0; i < n; i++) {
+		struct price *pr = &p->rows[p->nrows++];
+		pr->id = rows[i].id;
+		pr->provider = strdup(rows[i].provider);
+		pr->model = strdup(rows[i].model);
+		if (!pr->provider || !pr->model)
+			goto oom;
+		pr->model_len = strlen(pr->model);
+		pr->valid_from_us = rows[i].valid_from_us;
+		pr->input = rows[i].input_pusd;
+		pr->cached = rows[i].cached_input_pusd;
+		pr->output = rows[i].output_pusd;
+		pr->request = rows[i].request_pusd;
+		if (parse_units(rows[i].unit_pusd_json, pr, errstr, errstr_size) != 0) {
+			clear_rows(p);
+			return -1;
+		}
+		if (pr->id > p->version)
+			p->version = pr->id;
+	}
+	return 0;
+oom:
+	clear_rows(p);
+	snprintf(errstr, errstr_size, "out of memory loading prices");
+	return -1;
+}
+
 static int load(struct prc *p, PGconn *conn, const char *checksum, char *errstr,
 		size_t errstr_size)
 {
@@ -138,43 +174,35 @@ static int load(struct prc *p, PGconn *conn, const char *checksum, char *errstr,
 	if (!res)
 		return -1;
 	int n = PQntuples(res);
-	p->rows = n ? calloc((size_t)n, sizeof(*p->rows)) : NULL;
-	if (n && !p->rows)
-		goto oom;
-	for (int i = 0; i < n; i++) {
-		struct price *pr = &p->rows[p->nrows++];
-		pr->provider = strdup(PQgetvalue(res, i, 1));
-		pr->model = strdup(PQgetvalue(res, i, 2));
-		if (!pr->provider || !pr->model)
-			goto oom;
-		pr->model_len = strlen(pr->model);
-		if (num_parse_i64(PQgetvalue(res, i, 0), 0, INT64_MAX, &pr->id) != 0 ||
-		    num_parse_i64(PQgetvalue(res, i, 3), INT64_MIN, INT64_MAX, &pr->valid_from_us) != 0 ||
-		    num_parse_i64(PQgetvalue(res, i, 4), 0, INT64_MAX, &pr->input) != 0 ||
-		    num_parse_i64(PQgetvalue(res, i, 5), 0, INT64_MAX, &pr->cached) != 0 ||
-		    num_parse_i64(PQgetvalue(res, i, 6), 0, INT64_MAX, &pr->output) != 0 ||
-		    num_parse_i64(PQgetvalue(res, i, 7), 0, INT64_MAX, &pr->request) != 0) {
-			snprintf(errstr, errstr_size, "prices row %d: unexpected values", i);
-			PQclear(res);
-			clear_rows(p);
-			return -1;
-		}
-		if (parse_units(PQgetvalue(res, i, 8), pr, errstr, errstr_size) != 0) {
-			PQclear(res);
-			clear_rows(p);
-			return -1;
-		}
-		if (pr->id > p->version)
-			p->version = pr->id;
+	struct prc_row *rows = calloc((size_t)n + 1, sizeof(*rows));
+	int rc = -1;
+	if (!rows) {
+		snprintf(errstr, errstr_size, "out of memory loading prices");
+		goto out;
 	}
-	PQclear(res);
+	for (int i = 0; i < n; i++) {
+		struct prc_row *r = &rows[i];
+		r->provider = PQgetvalue(res, i, 1);
+		r->model = PQgetvalue(res, i, 2);
+		r->unit_pusd_json = PQgetvalue(res, i, 8);
+		if (num_parse_i64(PQgetvalue(res, i, 0), 0, INT64_MAX, &r->id) != 0 ||
+		    num_parse_i64(PQgetvalue(res, i, 3), INT64_MIN, INT64_MAX, &r->valid_from_us) != 0 ||
+		    num_parse_i64(PQgetvalue(res, i, 4), 0, INT64_MAX, &r->input_pusd) != 0 ||
+		    num_parse_i64(PQgetvalue(res, i, 5), 0, INT64_MAX, &r->cached_input_pusd) != 0 ||
+		    num_parse_i64(PQgetvalue(res, i, 6), 0, INT64_MAX, &r->output_pusd) != 0 ||
+		    num_parse_i64(PQgetvalue(res, i, 7), 0, INT64_MAX, &r->request_pusd) != 0) {
+			snprintf(errstr, errstr_size, "prices row %d: unexpected values", i);
+			goto out;
+		}
+	}
+	if (prc_set_rows(p, rows, n, errstr, errstr_size) != 0)
+		goto out;
 	snprintf(p->checksum, sizeof(p->checksum), "%s", checksum);
-	return 0;
-oom:
+	rc = 0;
+out:
+	free(rows);
 	PQclear(res);
-	clear_rows(p);
-	snprintf(errstr, errstr_size, "out of memory loading prices");
-	return -1;
+	return rc;
 }
 
 int prc_refresh(struct prc *p, PGconn *conn, char *errstr, size_t errstr_size)
@@ -192,17 +220,6 @@ int prc_refresh(struct prc *p, PGconn *conn, char *errstr, size_t errstr_size)
 	if (p->checksum[0] && strcmp(sum, p->checksum) == 0)
 		return 0;
 	return load(p, conn, sum, errstr, errstr_size);
-}
-
-static uint64_t hash2(const char *a, const char *b)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (const char *s = a; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	h = (h ^ 0x1f) * 1099511628211ULL;
-	for (const char *s = b; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
 }
 
 static int model_matches(const struct price *pr, const char *provider, const char *model)
@@ -226,62 +243,38 @@ static int cand_cmp(const void *x, const void *y)
 	return 0;
 }
 
-static int cands_grow(struct prc *p)
-{
-	size_t ncap = p->capcands ? p->capcands * 2 : 64;
-	struct cand *c = calloc(ncap, sizeof(*c));
-	if (!c)
-		return -1;
-	for (size_t i = 0; i < p->capcands; i++) {
-		if (!p->cands[i].key)
-			continue;
-		size_t s = (size_t)p->cands[i].hash & (ncap - 1);
-		while (c[s].key)
-			s = (s + 1) & (ncap - 1);
-		c[s] = p->cands[i];
-	}
-	free(p->cands);
-	p->cands = c;
-	p->capcands = ncap;
-	return 0;
-}
-
 /* The candidate rows for (provider, model), computed once per pair. NULL
  * on allocation failure. */
 static const struct cand *candidates(struct prc *p, const char *provider, const char *model)
 {
-	if ((p->ncands + 1) * 2 > p->capcands && cands_grow(p) != 0)
-		return NULL;
-	uint64_t h = hash2(provider, model);
-	size_t plen = strlen(provider), mlen = strlen(model);
-	size_t s = (size_t)h & (p->capcands - 1);
-	while (p->cands[s].key) {
-		const char *k = p->cands[s].key;
-		if (p->cands[s].hash == h && strncmp(k, provider, plen) == 0 && k[plen] == 0x1f &&
-		    strcmp(k + plen + 1, model) == 0)
-			return &p->cands[s];
-		s = (s + 1) & (p->capcands - 1);
+	char key[EV_NAME_MAX + EV_MODEL_MAX + 2];
+	snprintf(key, sizeof(key), "%s\x1f%s", provider, model);
+	int64_t *found = strmap_get(&p->candidx, key);
+	if (found)
+		return &p->cands[*found];
+	if (p->ncands == p->capcands) {
+		size_t ncap = p->capcands ? p->capcands * 2 : 32;
+		struct cand *nc = realloc(p->cands, ncap * sizeof(*nc));
+		if (!nc)
+			return NULL;
+		p->cands = nc;
+		p->capcands = ncap;
 	}
 	struct cand c = {0};
-	c.hash = h;
-	c.key = malloc(plen + mlen + 2);
+	c.key = strdup(key);
 	c.idx = malloc(((size_t)p->nrows + 1) * sizeof(int));
-	if (!c.key || !c.idx) {
+	if (!c.key || !c.idx || !strmap_put(&p->candidx, c.key, (int64_t)p->ncands, NULL)) {
 		free(c.key);
 		free(c.idx);
 		return NULL;
 	}
-	memcpy(c.key, provider, plen);
-	c.key[plen] = 0x1f;
-	memcpy(c.key + plen + 1, model, mlen + 1);
 	for (int i = 0; i < p->nrows; i++)
 		if (model_matches(&p->rows[i], provider, model))
 			c.idx[c.n++] = i;
 	sort_ctx = p;
 	qsort(c.idx, (size_t)c.n, sizeof(int), cand_cmp);
-	p->cands[s] = c;
-	p->ncands++;
-	return &p->cands[s];
+	p->cands[p->ncands] = c;
+	return &p->cands[p->ncands++];
 }
 
 enum prc_source prc_cost(struct prc *p, const struct prc_usage *u, __int128 *cost,

@@ -34,6 +34,22 @@ void prc_destroy(struct prc *p);
  * later call reloads). */
 int prc_refresh(struct prc *p, PGconn *conn, char *errstr, size_t errstr_size);
 
+/* One row of the prices table (strings borrowed; unit_pusd_json is the
+ * row's unit_pusd object as text). */
+struct prc_row {
+	int64_t id;
+	const char *provider, *model;
+	int64_t valid_from_us;
+	int64_t input_pusd, cached_input_pusd, output_pusd, request_pusd;
+	const char *unit_pusd_json;
+};
+
+/* Replace the loaded table with rows[0..n) (what prc_refresh does after
+ * reading the table; the unit tests call it directly). 0, or -1 with
+ * errstr (the cache is left empty). */
+int prc_set_rows(struct prc *p, const struct prc_row *rows, int n, char *errstr,
+		 size_t errstr_size);
+
 /* The version of the loaded table: the highest prices.id (0: empty). */
 int64_t prc_version(const struct prc *p);
 

@@ -2,6 +2,7 @@
 #include "kafka.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
 	    size_t errstr_size)
@@ -31,4 +32,22 @@ int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char 
 		if (kfk_set(conf, cfg->prop_name[i], cfg->prop_value[i], errstr, errstr_size) != 0)
 			return -1;
 	return 0;
+}
+
+rd_kafka_resp_err_t kfk_produce(rd_kafka_t *rk, const char *topic, const char *key,
+				const char *value, int timeout_ms)
+{
+	rd_kafka_resp_err_t err;
+	int waited = 0;
+	for (;;) {
+		err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+					RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					RD_KAFKA_V_KEY((void *)key, strlen(key)),
+					RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+					RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= timeout_ms)
+			return err;
+		rd_kafka_poll(rk, 50);
+		waited += 50;
+	}
 }

@@ -20,4 +20,10 @@ int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *er
 int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char *errstr,
 		    size_t errstr_size);
 
+/* Queue one message (key and value copied) on topic, waiting up to
+ * timeout_ms for room while the local queue is full (serving delivery
+ * reports meanwhile). Returns librdkafka's error, NO_ERROR when queued. */
+rd_kafka_resp_err_t kfk_produce(rd_kafka_t *rk, const char *topic, const char *key,
+				const char *value, int timeout_ms);
+
 #endif

@@ -172,17 +172,7 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 	for (int i = 0; i < n; i++) {
 		const char *subject = PQgetvalue(r, i, 4);
 		const char *flag = PQgetvalue(r, i, 5);
-		rd_kafka_resp_err_t err;
-		int64_t give_up = clock_mono_ms() + 5000;
-		do {
-			err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_KEY((void *)subject, strlen(subject)),
-						RD_KAFKA_V_VALUE((void *)flag, strlen(flag)),
-						RD_KAFKA_V_END);
-			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				rd_kafka_poll(p->rk, 50);
-		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && clock_mono_ms() < give_up);
+		rd_kafka_resp_err_t err = kfk_produce(p->rk, p->topic, subject, flag, 5000);
 		if (err) {
 			snprintf(errstr, errstr_size, "cannot queue flag for %s: %s", subject,
 				 rd_kafka_err2str(err));

@@ -100,18 +100,7 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 	for (int i = 0; i < n; i++) {
 		const char *key = PQgetvalue(res, i, 0);
 		const char *value = PQgetvalue(res, i, 1);
-		rd_kafka_resp_err_t err;
-		int64_t give_up = clock_mono_ms() + 10000;
-		do {
-			err = rd_kafka_producev(r->rk, RD_KAFKA_V_TOPIC(r->topic),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_KEY((void *)key, strlen(key)),
-						RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-						RD_KAFKA_V_END);
-			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				rd_kafka_poll(r->rk, 50);
-		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && clock_mono_ms() < give_up &&
-			 !atomic_load(&r->stop));
+		rd_kafka_resp_err_t err = kfk_produce(r->rk, r->topic, key, value, 10000);
 		if (err) {
 			snprintf(errstr, errstr_size, "cannot queue rollup %s: %s", key,
 				 rd_kafka_err2str(err));
