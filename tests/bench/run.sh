@@ -17,7 +17,7 @@
 # batch start). The last line is one line of JSON for scripts.
 #
 # Environment: REPS (3), CATCHUP_EVENTS (1000000), LIVE_EVENTS (300000),
-# LATENCY_SECONDS (30), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (64),
+# LATENCY_SECONDS (30; 600 for the 10-minute RSS check), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (64),
 # PROBES (100), BATCH_MAX (meterd's default when unset).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -150,11 +150,27 @@ url=$(fresh_db "$name"); topic "$name"
 start_meterd "$url" "$name"
 until grep -q "assigned" "$WORK/$name.log"; do sleep 0.2; done
 say "latency: $half events/s for $LATENCY_SECONDS s, $PROBES tenants crossing their limit"
-out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" \
+"$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" \
 	--events $((half * LATENCY_SECONDS)) --rate "$half" --tenants "$TENANTS" --seed 12 \
-	--id-prefix "$name" --probes "$PROBES" --probe-limit 50 --flag-topic usage.limits)
+	--id-prefix "$name" --probes "$PROBES" --probe-limit 50 --flag-topic usage.limits \
+	>"$WORK/latency.json" &
+GPID=$!
+# The worker's RSS every 2 s while the load runs (flat over a long run:
+# LATENCY_SECONDS=600).
+rss_samples=()
+while kill -0 "$GPID" 2>/dev/null; do
+	rss_samples+=("$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$MPID/status")")
+	sleep 2
+done
+wait "$GPID"
+out=$(cat "$WORK/latency.json")
 wait_offsets "$url" "$(json_field "$out" sent)"
 stop_meterd
+n_rss=${#rss_samples[@]}
+rss_first=${rss_samples[$((n_rss > 5 ? 5 : 0))]} # after ~10 s of warm-up
+rss_last=${rss_samples[$((n_rss - 1))]}
+rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
+say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
 read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
   SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)), round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l))
     FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l FROM events) x")
@@ -201,7 +217,7 @@ ratio             $ratio x
 produce->commit   p50 $c50 ms, p99 $c99 ms at $half events/s
 crossing->flag    p50 $f50 ms, p99 $f99 ms
 worker CPU        $cpu ms per 1,000 events (catch-up)
-peak RSS          $rss MB
+peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> ${rss_last} MB after ${LATENCY_SECONDS} s
 machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 EOF
-echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"rss_peak_mb\":$rss}"
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last}"

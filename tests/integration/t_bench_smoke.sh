@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# t_bench_smoke: `make bench` works end to end on tiny numbers (its own
+# durable PostgreSQL and mock cluster): every phase runs, and the last line
+# is the JSON summary with positive figures. Timings are not asserted.
+source "$(dirname "$0")/lib.sh"
+out=$(REPS=1 CATCHUP_EVENTS=20000 LIVE_EVENTS=10000 LATENCY_SECONDS=5 NAIVE_EVENTS=2000 \
+	PROBES=10 TENANTS=500 PARTS=8 bash "$ROOT/tests/bench/run.sh" 2>"$ROOT/.bench-smoke.err") ||
+	{ cat "$ROOT/.bench-smoke.err"; rm -f "$ROOT/.bench-smoke.err"; die "tests/bench/run.sh failed"; }
+rm -f "$ROOT/.bench-smoke.err"
+echo "$out"
+last=$(tail -n 1 <<<"$out")
+check_eq "the summary's figures are positive numbers" ok "$("$PY" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+keys = ["meterd_events_per_s", "live_events_per_s", "naive_events_per_s", "ratio",
+        "commit_p99_ms", "flag_p99_ms", "rss_peak_mb"]
+bad = [k for k in keys if not isinstance(s.get(k), (int, float)) or s[k] <= 0]
+print("ok" if not bad else "bad: " + " ".join(bad))' "$last")"
+test_done
