@@ -25,7 +25,9 @@ Q := @
 endif
 
 B := build
-COMMON_SRC := $(wildcard common/*.c) schema/event.c
+# The HTTP server and what rides on it: only the daemons link libmicrohttpd.
+HTTP_SRC := common/httpd.c common/obs.c
+COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
@@ -39,6 +41,8 @@ CONSUMER_OBJ := $(CONSUMER_SRC:%.c=$(B)/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
 NOTIFIER_OBJ := $(NOTIFIER_SRC:%.c=$(B)/%.o)
 LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/%.o)
+HTTP_LIBS := -lmicrohttpd
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -62,17 +66,17 @@ $(B)/sql_embedded.c: $(SQL_FILES) sql/embed.sh
 $(B)/sql_embedded.o: $(B)/sql_embedded.c
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ)
+$(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS)
 
 $(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
-$(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(COMMON_OBJ)
+$(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcurl -lcrypto
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcurl -lcrypto
 
 # libmeter: the library services link (see libmeter/README.md).
 $(B)/libmeter.a: $(LIBMETER_OBJ)
@@ -83,10 +87,11 @@ $(B)/mock_kafka: $(B)/dev/mock_kafka.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) $(NOTIFIER_OBJ)
+$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) \
+		$(NOTIFIER_OBJ) $(HTTP_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lcurl -lcrypto
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcmocka -lcurl -lcrypto
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)
