@@ -10,7 +10,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -I/usr/include/postgresql
+	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Iapi -I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lpthread -lm
 
 ifneq ($(SANITIZE),)
@@ -28,6 +28,7 @@ B := build
 # The HTTP server and what rides on it: only the daemons link libmicrohttpd.
 HTTP_SRC := common/httpd.c common/obs.c
 COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c
+API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
@@ -42,6 +43,7 @@ CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
 NOTIFIER_OBJ := $(NOTIFIER_SRC:%.c=$(B)/%.o)
 LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
 HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/%.o)
+API_OBJ := $(API_SRC:%.c=$(B)/%.o)
 HTTP_LIBS := -lmicrohttpd
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -49,7 +51,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
-PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
+PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/meter-api $(B)/mock_kafka \
+	$(B)/libmeter.a
 
 .PHONY: all clean test unit integration run deps docs check-docs fuzz
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
@@ -70,13 +73,18 @@ $(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(HTTP_OBJ) $(COMMO
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS)
 
-$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
+# meterctl token uses the API's token helpers (api/token.c).
+$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) $(B)/api/token.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
 $(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcurl -lcrypto
+
+$(B)/meter-api: $(B)/api/main.o $(API_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcrypto
 
 # libmeter: the library services link (see libmeter/README.md).
 $(B)/libmeter.a: $(LIBMETER_OBJ)
@@ -88,7 +96,7 @@ $(B)/mock_kafka: $(B)/dev/mock_kafka.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) \
-		$(NOTIFIER_OBJ) $(HTTP_OBJ)
+		$(NOTIFIER_OBJ) $(API_OBJ) $(HTTP_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcmocka -lcurl -lcrypto
