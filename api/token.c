@@ -66,12 +66,13 @@ int api_bearer(const char *header, char *out, size_t out_size)
 	while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
 	       (p[n] >= '0' && p[n] <= '9') || (p[n] && strchr("-._~+/", p[n])))
 		n++;
+	size_t body = n;
 	while (p[n] == '=')
 		n++;
 	size_t end = n;
 	while (p[end] == ' ' || p[end] == '\t')
 		end++;
-	if (n == 0 || p[end] != '\0' || n > API_TOKEN_MAX || n + 1 > out_size)
+	if (body == 0 || p[end] != '\0' || n > API_TOKEN_MAX || n + 1 > out_size)
 		return -2;
 	memcpy(out, p, n);
 	out[n] = '\0';

@@ -504,7 +504,6 @@ struct httpd *httpd_start(const struct httpd_config *cfg, char *errstr, size_t e
 		{MHD_OPTION_CONNECTION_LIMIT, (intptr_t)maxconn, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL},
 		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 65536, NULL},
-		{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
 		{MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
 		/* Only with a pool: the option present at all means one. */
 		{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads,
@@ -518,8 +517,14 @@ struct httpd *httpd_start(const struct httpd_config *cfg, char *errstr, size_t e
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	atomic_store(&h->starting, 0);
 	if (!h->d) {
-		snprintf(errstr, errstr_size, "cannot serve HTTP on %s: %s", cfg->addr,
-			 h->last_error[0] ? h->last_error : "libmicrohttpd failed to start");
+		/* libmicrohttpd names port 0 (the argument it ignores for a
+		 * socket address): say what happened in our words. */
+		const char *why = h->last_error[0] ? h->last_error : "libmicrohttpd failed to start";
+		if (strstr(h->last_error, "in use"))
+			why = "the address is already in use (another process listens there)";
+		else if (strstr(h->last_error, "ermission denied"))
+			why = "permission denied (ports below 1024 need privileges)";
+		snprintf(errstr, errstr_size, "cannot serve HTTP on %s: %s", cfg->addr, why);
 		free(h);
 		return NULL;
 	}
