@@ -354,7 +354,9 @@ void api_handle(void *opaque, const struct httpd_request *req, struct httpd_resp
 	struct caller who;
 	if (authenticate(a, req, resp, &who) != 0)
 		return;
-	if (q.route != API_R_PLANS && who.tenant[0] && strcmp(who.tenant, q.tenant) != 0) {
+	/* (An id that is no id at all is a 400 below, whoever asks.) */
+	if (q.route != API_R_PLANS && who.tenant[0] && q.tenant[0] &&
+	    strcmp(who.tenant, q.tenant) != 0) {
 		mx_add(a->m_auth_fail, MX_L("forbidden"), 1);
 		snprintf(resp->www_authenticate, sizeof(resp->www_authenticate),
 			 "Bearer realm=\"meterd\", error=\"insufficient_scope\"");
