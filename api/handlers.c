@@ -17,7 +17,6 @@
  */
 #include <libpq-fe.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #include "api.h"
 #include "db.h"
 #include "log.h"
-#include "num.h"
 
 struct api {
 	char url[CFG_STR_MAX];
@@ -36,7 +34,6 @@ struct api {
 
 /* Who is asking. */
 struct caller {
-	int64_t token_id;
 	char tenant[API_ID_MAX + 1]; /* "" for an operator token */
 };
 
@@ -188,9 +185,6 @@ static int authenticate(struct api *a, const struct httpd_request *req,
 		unauthorized(a, resp, "revoked", "invalid_token", "this API token was revoked");
 		return -1;
 	}
-	int64_t id = 0;
-	num_parse_i64(PQgetvalue(r, 0, 0), 0, INT64_MAX, &id);
-	who->token_id = id;
 	snprintf(who->tenant, sizeof(who->tenant), "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
 	return 0;

@@ -115,7 +115,9 @@ int obs_ready(char *why, size_t why_size)
 		goto out;
 	}
 	double now = mono_s();
-	if (obs.probed_at == 0 || now - obs.probed_at >= PROBE_CACHE_S || !obs.probe_ok) {
+	/* Failures are cached too: while the database is down, a scraper or
+	 * a probe polling fast costs one connection attempt a second. */
+	if (obs.probed_at == 0 || now - obs.probed_at >= PROBE_CACHE_S) {
 		probe_db();
 		obs.probed_at = mono_s();
 	}
