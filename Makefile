@@ -10,7 +10,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -I/usr/include/postgresql
+	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Iapi -I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lpthread -lm
 
 ifneq ($(SANITIZE),)
@@ -25,7 +25,10 @@ Q := @
 endif
 
 B := build
-COMMON_SRC := $(wildcard common/*.c) schema/event.c
+# The HTTP server and what rides on it: only the daemons link libmicrohttpd.
+HTTP_SRC := common/httpd.c common/obs.c
+COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c
+API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
 CTL_SRC := $(wildcard ctl/*.c)
@@ -39,6 +42,9 @@ CONSUMER_OBJ := $(CONSUMER_SRC:%.c=$(B)/%.o)
 CTL_OBJ := $(CTL_SRC:%.c=$(B)/%.o)
 NOTIFIER_OBJ := $(NOTIFIER_SRC:%.c=$(B)/%.o)
 LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/%.o)
+API_OBJ := $(API_SRC:%.c=$(B)/%.o)
+HTTP_LIBS := -lmicrohttpd
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -47,7 +53,8 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
+PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/meter-api $(B)/mock_kafka \
+	$(B)/libmeter.a
 
 .PHONY: all clean test unit integration run deps docs check-docs fuzz bench
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
@@ -64,17 +71,22 @@ $(B)/sql_embedded.c: $(SQL_FILES) sql/embed.sh
 $(B)/sql_embedded.o: $(B)/sql_embedded.c
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ)
+$(B)/meterd: $(B)/consumer/main.o $(CONSUMER_OBJ) $(AGG_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS)
 
-$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ)
+# meterctl token uses the API's token helpers (api/token.c).
+$(B)/meterctl: $(CTL_OBJ) $(CONSUMER_OBJ) $(AGG_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) $(B)/api/token.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
-$(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(COMMON_OBJ)
+$(B)/meter-notifier: $(B)/notifier/main.o $(NOTIFIER_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcurl -lcrypto
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcurl -lcrypto
+
+$(B)/meter-api: $(B)/api/main.o $(API_OBJ) $(HTTP_OBJ) $(COMMON_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcrypto
 
 # libmeter: the library services link (see libmeter/README.md).
 $(B)/libmeter.a: $(LIBMETER_OBJ)
@@ -85,10 +97,11 @@ $(B)/mock_kafka: $(B)/dev/mock_kafka.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) $(NOTIFIER_OBJ)
+$(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIBMETER_OBJ) \
+		$(NOTIFIER_OBJ) $(API_OBJ) $(HTTP_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lcurl -lcrypto
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcmocka -lcurl -lcrypto
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)

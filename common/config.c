@@ -62,8 +62,13 @@ static const struct cfg_opt opts[] = {
 	    "Plan given to tenants whose events arrive before they are added."),
 	BOOL("migrate", "METER_MIGRATE", "true", migrate, CFG_METERD,
 	     "Apply database migrations at start (idempotent)."),
-	STR("http-addr", "METER_HTTP_ADDR", "", http_addr, CFG_METERD | CFG_NOTIFIER,
-	    "Reserved for /metrics, /livez, /readyz (not served yet: see the issues)."),
+	STR("http-addr", "METER_HTTP_ADDR", "", http_addr, CFG_METERD | CFG_NOTIFIER | CFG_API,
+	    "Where to serve /metrics, /livez and /readyz (and meter-api's routes): host:port, "
+	    ":port (every IPv4 address) or [::1]:port; port 0 picks a free port. The bound "
+	    "address is logged as 'serving http://ADDR'. Empty: meterd and meter-notifier serve "
+	    "nothing; meter-api serves on 127.0.0.1:8080."),
+	INT("api-threads", "METER_API_THREADS", "4", api_threads, 1, 64, CFG_API,
+	    "meter-api: threads answering requests, each with its own database connection."),
 	ENUM("log-format", "METER_LOG_FORMAT", "text", log_format, "text|json", CFG_ALL,
 	     "Log record format on stderr."),
 	ENUM("log-level", "METER_LOG_LEVEL", "info", log_level, "debug|info|warn|error", CFG_ALL,
@@ -336,6 +341,8 @@ void cfg_print_reference(void *fp, unsigned prog_mask)
 			strcat(progs, "meter-notifier ");
 		if (o->progs & CFG_CTL)
 			strcat(progs, "meterctl ");
+		if (o->progs & CFG_API)
+			strcat(progs, "meter-api ");
 		progs[strlen(progs) - 1] = '\0';
 		char type[96];
 		if (o->type == CFG_T_ENUM)

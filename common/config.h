@@ -17,7 +17,8 @@
 #define CFG_METERD 0x1
 #define CFG_NOTIFIER 0x2
 #define CFG_CTL 0x4
-#define CFG_ALL 0x7
+#define CFG_API 0x8
+#define CFG_ALL 0xf
 
 struct meter_config {
 	char kafka_brokers[CFG_STR_MAX];
@@ -34,7 +35,8 @@ struct meter_config {
 	int64_t max_future_ms;    /* clock skew allowed for events from the future */
 	char default_plan[64];    /* plan of tenants seen before being added */
 	int migrate;              /* apply migrations at start */
-	char http_addr[256];
+	char http_addr[256];      /* /metrics /livez /readyz (and meter-api's routes) */
+	int64_t api_threads;      /* meter-api: server threads, one connection each */
 	char log_format[16];      /* text | json */
 	char log_level[16];
 	int64_t shutdown_grace_ms;

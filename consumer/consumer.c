@@ -21,6 +21,7 @@
 #include "failpoint.h"
 #include "kafka.h"
 #include "log.h"
+#include "mxd.h"
 #include "publisher.h"
 #include "rollups.h"
 
@@ -60,6 +61,7 @@ static void pause_all(struct consumer *c)
 /* Database trouble: drop the batch, stop fetching, retry later. */
 static void db_trouble(struct consumer *c, const char *why)
 {
+	mxd_db_error();
 	agg_discard(c->agg);
 	if (!c->need_resync)
 		pause_all(c);
@@ -168,6 +170,7 @@ static int flush_batch(struct consumer *c)
 		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
 		switch (r) {
 		case AGG_OK:
+			mxd_batch_committed(agg_get_stats(c->agg));
 			failpoint("after_commit");
 			if (agg_last_crossings(c->agg))
 				failpoint("after_crossing_commit");
@@ -246,6 +249,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct consumer *c = opaque;
+	mxd_kafka_error();
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		char why[512];
 		rd_kafka_fatal_error(rk, why, sizeof(why));
@@ -304,6 +308,7 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	     * the broker for librdkafka's default 500 ms (brokers that answer
 	     * as soon as data arrives are not slowed by this). */
 	    kfk_set(conf, "fetch.wait.max.ms", "50", errstr, errstr_size) != 0 ||
+	    mxd_kafka_conf(conf, errstr, errstr_size) != 0 ||
 	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0)
 		goto fail;
 	char pstrat[128];
@@ -368,6 +373,7 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 			log_warnx("consume error: %s", rd_kafka_message_errstr(m));
 		return;
 	}
+	mxd_consumed();
 	if (c->need_resync)
 		return; /* fetched before the pause; re-read from the stored offset */
 	if (agg_pending(c->agg) == 0)

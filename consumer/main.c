@@ -14,6 +14,8 @@
 #include "db.h"
 #include "log.h"
 #include "migrations.h"
+#include "mxd.h"
+#include "obs.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -106,17 +108,35 @@ int main(int argc, char **argv)
 	log_info("meterd %s starting: brokers %s, database %s, group %s, topic %s", METER_VERSION,
 		 cfg.kafka_brokers, *red ? red : "(PG* defaults)", cfg.group_id, cfg.topic_events);
 
-	if (prepare_database(&cfg) != 0)
-		return stop_flag ? 0 : 1;
-	if (stop_flag)
-		return 0;
-
-	struct consumer *c = consumer_new(&cfg, err, sizeof(err));
-	if (!c) {
-		log_errorx("%s", err);
+	/* HTTP first, so /livez answers while the database is awaited. */
+	obs_set_state(OBS_STARTING, "waiting for the database and migrations");
+	if (obs_start(&cfg, "meterd", err, sizeof(err)) != 0 ||
+	    obs_serve(cfg.http_addr, NULL, err, sizeof(err)) != 0) {
+		log_errorx("%s (METER_HTTP_ADDR)", err);
 		return 1;
 	}
-	int rc = consumer_run(c, &stop_flag);
+	mxd_init(obs_metrics(), &cfg);
+	int rc = 1;
+	struct consumer *c = NULL;
+	if (prepare_database(&cfg) != 0) {
+		rc = stop_flag ? 0 : 1;
+		goto out;
+	}
+	if (stop_flag) {
+		rc = 0;
+		goto out;
+	}
+	c = consumer_new(&cfg, err, sizeof(err));
+	if (!c) {
+		log_errorx("%s", err);
+		goto out;
+	}
+	obs_set_state(OBS_RUNNING, NULL);
+	rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
+	obs_set_state(rc == 0 ? OBS_STOPPING : OBS_FAILED, rc == 0 ? "shutting down"
+								   : "fatal Kafka error");
+out:
 	consumer_destroy(c);
-	return rc == 0 ? 0 : 1;
+	obs_stop();
+	return rc;
 }

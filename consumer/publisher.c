@@ -13,6 +13,7 @@
 #include "failpoint.h"
 #include "kafka.h"
 #include "log.h"
+#include "mxd.h"
 #include "num.h"
 
 #define PUB_LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_flag_publisher'))"
@@ -227,6 +228,7 @@ static int drain_round(struct publisher *p, char *errstr, size_t errstr_size)
 	p->stats.published += (uint64_t)n;
 	log_info("published %d flag(s) on %s: %d blocked, %d ok", n, p->topic, blocked,
 		 n - blocked);
+	mxd_flags_published(blocked, n - blocked);
 	return n;
 }
 

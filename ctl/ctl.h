@@ -58,5 +58,6 @@ int ctl_reset(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 int ctl_emit(struct ctl *c, int argc, char **argv);
 int ctl_notifications(struct ctl *c, int argc, char **argv);
+int ctl_token(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -114,6 +114,10 @@ static void usage(FILE *f)
 		"  notifications list [TENANT] [--status S] [--channel C] [--limit N] [--json]\n"
 		"  notifications retry ID | --dead [TENANT]\n"
 		"                                   threshold webhooks and emails, and re-queueing\n"
+		"  token create --operator | --tenant ID [--name NAME] [--json]\n"
+		"                                   a bearer token for meter-api (printed once)\n"
+		"  token list [--tenant ID] [--json]   tokens (never their secrets)\n"
+		"  token revoke ID                  withdraw a token at once\n"
 		"\n"
 		"Options (each also an environment variable):\n");
 	cfg_print_usage(f, CFG_CTL);
@@ -186,6 +190,8 @@ int main(int argc, char **argv)
 		rc = ctl_emit(&c, argc - 1, argv + 1);
 	else if (strcmp(cmd, "notifications") == 0)
 		rc = ctl_notifications(&c, argc - 1, argv + 1);
+	else if (strcmp(cmd, "token") == 0)
+		rc = ctl_token(&c, argc - 1, argv + 1);
 	else {
 		ctl_err("unknown command '%s' (see meterctl --help)", cmd);
 		rc = CTL_USAGE;

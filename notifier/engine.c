@@ -293,6 +293,7 @@ static void complete(struct ntf_engine *e, const struct ntf_note *n, int64_t sta
 			r->outcome = NTF_DEAD;
 		}
 	}
+	ntf_metrics_outcome(n->is_webhook, r->outcome);
 	switch (r->outcome) {
 	case NTF_DELIVERED:
 		log_info("%s %s delivered to %s (tenant %s, %s %s %s%%) in %lld ms, attempt %d%s",

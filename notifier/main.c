@@ -26,6 +26,7 @@
 #include "config.h"
 #include "log.h"
 #include "notifier.h"
+#include "obs.h"
 
 static volatile sig_atomic_t stop_flag;
 static int sig_pipe[2] = {-1, -1};
@@ -111,6 +112,7 @@ static void db_connect_step(struct loop *l, int64_t now)
 		l->wake = 1;
 		return;
 	}
+	ntf_metrics_db_error();
 	log_warnx("%s; retrying in %lld ms", err, (long long)l->reconnect_delay);
 	l->reconnect_at = now + l->reconnect_delay;
 	l->reconnect_delay = min64(l->reconnect_delay * 2, 10000);
@@ -125,6 +127,7 @@ static void record_step(struct loop *l, int64_t now)
 		return;
 	while (ntf_store_connected(l->store) && (r = ntf_engine_peek_result(l->engine))) {
 		if (ntf_store_record(l->store, r, err, sizeof(err)) != 0) {
+			ntf_metrics_db_error();
 			if (ntf_store_connected(l->store)) {
 				/* The database answered no (a lock timeout, ...): do not
 				 * let one result hold up the others. The row falls due
@@ -159,6 +162,7 @@ static void claim_step(struct loop *l, int64_t now)
 	struct ntf_note **notes = NULL;
 	int n = ntf_store_claim(l->store, slots, l->with_email, &notes, err, sizeof(err));
 	if (n < 0) {
+		ntf_metrics_db_error();
 		log_warnx("claiming notifications: %s%s; trying again in %lld ms", err,
 			  strstr(err, "does not exist") ? " (run meterctl migrate)" : "",
 			  (long long)l->claim_fail_delay);
@@ -207,6 +211,7 @@ static int run(const struct meter_config *cfg, const struct ntf_schedule *sched)
 		int stopping = stop_flag != 0;
 		if (stopping && grace_end < 0) {
 			grace_end = now + cfg->shutdown_grace_ms;
+			obs_set_state(OBS_STOPPING, "shutting down");
 			log_info("stopping: no new claims; %d deliveries in flight (grace %lld ms)",
 				 ntf_engine_inflight(l.engine), (long long)cfg->shutdown_grace_ms);
 		}
@@ -325,13 +330,20 @@ int main(int argc, char **argv)
 	if (!cfg.smtp_url[0])
 		log_warnx("METER_SMTP_URL is not set: email notifications stay pending until a "
 			  "notifier with SMTP runs");
-	if (cfg.http_addr[0])
-		log_warnx("METER_HTTP_ADDR is set, but meter-notifier serves no HTTP endpoints yet");
 	if (cfg.webhook_allow_private)
 		log_warnx("METER_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach loopback, "
 			  "private and metadata addresses");
 
-	int rc = run(&cfg, &sched);
+	int rc = 1;
+	if (obs_start(&cfg, "meter-notifier", err, sizeof(err)) != 0 ||
+	    obs_serve(cfg.http_addr, NULL, err, sizeof(err)) != 0) {
+		log_errorx("%s (METER_HTTP_ADDR)", err);
+	} else {
+		ntf_metrics_init(obs_metrics());
+		obs_set_state(OBS_RUNNING, NULL);
+		rc = run(&cfg, &sched);
+	}
+	obs_stop();
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	curl_global_cleanup();

@@ -249,4 +249,13 @@ const struct ntf_result *ntf_engine_peek_result(const struct ntf_engine *e);
 void ntf_engine_pop_result(struct ntf_engine *e);
 int ntf_engine_results(const struct ntf_engine *e);
 
+/* Metrics (stats.c): no-ops until ntf_metrics_init(r) registers them.
+ * meter_notifications_{sent,failed,dead,disabled}_total{channel}: failed
+ * counts every failed attempt, including the last one of a dead
+ * notification; meter_db_errors_total. */
+struct mx_registry;
+void ntf_metrics_init(struct mx_registry *r);
+void ntf_metrics_outcome(int is_webhook, enum ntf_outcome o);
+void ntf_metrics_db_error(void);
+
 #endif

@@ -550,3 +550,30 @@ test_done() {
 	say "PASS $T_NAME: $CHECKS checks"
 	exit 0
 }
+
+# ---- HTTP: metrics, health, meter-api ------------------------------------------
+API=$ROOT/build/meter-api
+PROM_CHECK=$ROOT/tests/tools/prom_check.py
+# api_start NAME [ARGS...]: meter-api on the test database (same log, kill and
+# stop helpers as meterd).
+api_start() { METERD=$API meterd_start "$@"; }
+# http_addr NAME [SECS]: the host:port NAME's log says it serves HTTP on
+# (started with METER_HTTP_ADDR=127.0.0.1:0, it picks a free port).
+http_addr() {
+	log_wait "$1" 'serving http://' "${2:-30}" || return 1
+	tail -n +"$((MD_LINE[$1] + 1))" "$T_DIR/meterd-$1.log" | grep -oE 'serving http://[^ ]+' |
+		tail -n 1 | sed 's,^serving http://,,'
+}
+# hget URL [CURL ARGS...]: prints the status code; the body is in $T_DIR/http.body,
+# the headers in $T_DIR/http.headers.
+hget() {
+	local url=$1
+	shift
+	curl -s -m 10 -o "$T_DIR/http.body" -D "$T_DIR/http.headers" -w '%{http_code}' "$@" "$url" ||
+		true
+}
+# body_json EXPR: a Python expression over d, the JSON body of the last hget.
+body_json() {
+	"$PY" -c 'import json,sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+		"$T_DIR/http.body" "$1"
+}
