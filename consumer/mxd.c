@@ -14,7 +14,7 @@ static struct {
 	int on;
 	char topic[256];
 	struct mx_metric *consumed, *counted, *duplicate, *rejected, *batches, *batch_events,
-		*commit_seconds, *crossings, *flags, *lag, *db_errors, *kafka_errors;
+		*commit_seconds, *crossings, *flags, *rollups, *lag, *db_errors, *kafka_errors;
 	struct agg_stats last; /* consumer thread only */
 } mxd;
 
@@ -66,6 +66,9 @@ void mxd_init(struct mx_registry *r, const struct meter_config *cfg)
 	mxd.flags = mx_counter(r, "meter_flags_published_total",
 			       "Flags acknowledged by the broker on the limits topic, by state.",
 			       "state");
+	mxd.rollups = mx_counter(r, "meter_rollups_published_total",
+				 "Rollup records acknowledged by the broker on the rollups topic.", NULL);
+	mx_touch(mxd.rollups, NULL);
 	mx_touch(mxd.flags, MX_L("blocked"));
 	mx_touch(mxd.flags, MX_L("ok"));
 	mxd.lag = mx_gauge(r, "meter_consumer_lag",
@@ -123,6 +126,11 @@ void mxd_flags_published(int blocked, int ok)
 {
 	mx_add(mxd.flags, MX_L("blocked"), blocked);
 	mx_add(mxd.flags, MX_L("ok"), ok);
+}
+
+void mxd_rollups_published(int n)
+{
+	mx_add(mxd.rollups, NULL, n);
 }
 
 static int64_t jint(json_t *o, const char *k)

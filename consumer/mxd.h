@@ -37,6 +37,8 @@ void mxd_batch_committed(const struct agg_stats *s);
 void mxd_db_error(void);
 void mxd_kafka_error(void);
 void mxd_flags_published(int blocked, int ok);
+/* Rollup records acknowledged (the rollup publisher's thread). */
+void mxd_rollups_published(int n);
 /* Ask librdkafka for statistics every few seconds and take the consumer lag
  * per partition from them (when metrics are enabled). 0, or -1 with errstr. */
 int mxd_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);

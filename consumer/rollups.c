@@ -16,6 +16,7 @@
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
+#include "mxd.h"
 #include "num.h"
 
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_rollup_publisher'))"
@@ -124,6 +125,7 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 		return -1; /* published, not forgotten: published again later */
 	PQclear(res);
 	atomic_fetch_add(&r->published, (uint64_t)n);
+	mxd_rollups_published(n);
 	log_debug("published %d rollup record(s) on %s", n, r->topic);
 	return n ? n : 1;
 }
