@@ -78,11 +78,16 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 	snprintf(a->group_id, sizeof(a->group_id), "%s", cfg->group_id);
 	snprintf(a->topic, sizeof(a->topic), "%s", topic);
 	snprintf(a->default_plan, sizeof(a->default_plan), "%s", cfg->default_plan);
+	agg_reconfigure(a, cfg);
+	buf_init(&a->copybuf, 0);
+	return a;
+}
+
+void agg_reconfigure(struct agg *a, const struct meter_config *cfg)
+{
 	a->lim.max_bytes = (size_t)cfg->max_event_bytes;
 	a->lim.max_lateness_us = cfg->max_lateness_ms * 1000;
 	a->lim.max_future_us = cfg->max_future_ms * 1000;
-	buf_init(&a->copybuf, 0);
-	return a;
 }
 
 void agg_discard(struct agg *a)
