@@ -155,14 +155,14 @@ static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const ch
 	switch (o->type) {
 	case CFG_T_STR:
 	case CFG_T_ENUM:
-		if (strlen(v) >= o->size) {
-			snprintf(errstr, errstr_size, "%s: value too long (max %zu bytes)", origin,
-				 o->size - 1);
-			return -1;
-		}
 		if (o->type == CFG_T_ENUM && !choice_ok(o->choices, v)) {
 			snprintf(errstr, errstr_size, "%s: '%s' is not one of %s", origin, v,
 				 o->choices);
+			return -1;
+		}
+		if (strlen(v) >= o->size) {
+			snprintf(errstr, errstr_size, "%s: value too long (max %zu bytes)", origin,
+				 o->size - 1);
 			return -1;
 		}
 		memcpy(base, v, strlen(v) + 1);
