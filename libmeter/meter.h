@@ -264,7 +264,7 @@ typedef struct meter_remaining {
  * day the day's amounts are unknown until its first usage is counted.
  * Returns as meter_check(), METER_ERR_INVALID for a negative estimate,
  * and METER_ERR_DISABLED without opts.follow_rollups (out->allowed is 1).
- * Thread-safe; no network; about as fast as meter_check(). */
+ * Thread-safe; no network: meter_check() plus up to six more lookups. */
 int meter_check_estimate(meter_t *m, const char *tenant, const char *user, const char *key,
 			 int64_t est_requests, int64_t est_tokens, meter_decision_t *out,
 			 meter_remaining_t *rem);
