@@ -44,11 +44,13 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
 
-.PHONY: all clean test unit integration run deps docs check-docs fuzz
-all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
+.PHONY: all clean test unit integration run deps docs check-docs fuzz bench
+all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,6 +95,11 @@ $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/bench/%: $(B)/tests/bench/%.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	$(Q)sh dev/deps.sh
 
@@ -110,6 +117,11 @@ run: deps
 
 docs: $(B)/meterd
 	$(Q)$(B)/meterd --config-reference > docs/CONFIG.md
+
+# The benchmark: meterd against the naive design on one machine (README).
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/bench/run.sh
 
 fuzz:
 	$(Q)bash tests/fuzz/run.sh

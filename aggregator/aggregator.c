@@ -1,11 +1,21 @@
 /* aggregator.c - see aggregator.h.
  *
- * A commit is: make sure the event-log partitions of the batch's months
- * exist (outside the transaction), then BEGIN; COPY the valid events into
- * stage_events and the rejects into stage_rejects; SELECT meter_apply_batch()
- * (sql/003_batch.sql), which fences and advances the offsets, dedupes, logs
- * the events, adds them to the rollups and stores the rejects; COMMIT.
- * Duplicates inside the batch are dropped here, before staging.
+ * A commit is: drop duplicates inside the batch; make sure the event-log
+ * partitions of the batch's months exist (outside the transaction); then
+ * BEGIN;
+ *   look up (or create) the batch's tenants and their zones, refresh the
+ *   price table if it changed, and compute each event's local date and cost
+ *   here in C (zones.c, prices.c);
+ *   COPY the (tenant, id) pairs into stage_ids and insert them into
+ *   event_ids: the ones that conflict are duplicates of events counted
+ *   before (meter_dedupe());
+ *   COPY the new events straight into the event log, add them up in memory
+ *   per rollup row (rollup.c) and COPY those rows into stage_rollups and
+ *   stage_breakdown, and the rejects into stage_rejects;
+ *   SELECT meter_apply_batch() (sql/R_batch.sql): fence and advance the
+ *   offsets, upsert the rollups, evaluate limits, store the rejects;
+ * COMMIT. The database does one upsert per distinct rollup row, whatever the
+ * number of events behind it.
  */
 #include "aggregator.h"
 
@@ -22,16 +32,38 @@
 #include "failpoint.h"
 #include "log.h"
 #include "num.h"
+#include "prices.h"
+#include "rollup.h"
+#include "strmap.h"
+#include "zones.h"
 
 enum item_kind { IT_EVENT, IT_REJECT, IT_DUP };
 
+/* A message of the pending batch. Event strings live in the batch arena
+ * (a parsed struct meter_event is ~3 KB; this keeps a 100,000-event batch in
+ * tens of megabytes). */
 struct item {
 	enum item_kind kind;
 	int32_t partition;
 	int64_t offset;
-	struct meter_event ev; /* IT_EVENT, IT_DUP */
-	struct ev_error err;   /* IT_REJECT */
-	char *key;             /* IT_REJECT: copies for the table and the DLQ */
+	/* IT_EVENT, IT_DUP */
+	const char *id, *tenant_id, *user_id, *api_key_id, *provider, *model, *operation,
+		*source, *type, *endpoint, *method, *workflow_id, *execution_id, *units_json,
+		*metadata_json;
+	const struct ev_unit *units;
+	int nunits;
+	int has_cost;
+	int64_t time_us, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+		requests, cost_pusd, status_code, latency_ms;
+	/* Filled at commit. */
+	int zone;
+	int32_t day;
+	enum prc_source cost_source;
+	int64_t price_id;
+	__int128 cost;
+	/* IT_REJECT: copies for the table and the DLQ */
+	struct ev_error *err;
+	char *key;
 	size_t key_len;
 	char *payload;
 	size_t payload_len;
@@ -41,6 +73,13 @@ struct item {
 struct part_range {
 	int32_t partition;
 	int64_t first, last;
+};
+
+/* Bump allocator for a batch's strings; reset when the batch is done. */
+struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	char data[];
 };
 
 struct agg {
@@ -53,6 +92,8 @@ struct agg {
 
 	struct item *items;
 	size_t n, cap, nrejects;
+	struct chunk *arena;
+	struct meter_event scratch; /* parse target, copied into the arena */
 
 	int64_t *expected; /* indexed by partition; -1: none stored / unknown */
 	int nexpected;
@@ -64,7 +105,12 @@ struct agg {
 	int32_t months[32]; /* year*12+month-1 of partitions known to exist */
 	int nmonths;
 
+	struct prc *prices;
+	struct zone *zones;
+	struct rol *rol;
+	struct strmap tenants; /* tenant id -> zone id, per batch */
 	struct buf copybuf;
+	char state[6]; /* SQLSTATE of the last failed statement of a commit */
 	struct agg_stats stats;
 	uint64_t last_crossings; /* limit crossings recorded by the last commit */
 };
@@ -80,6 +126,14 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 	snprintf(a->default_plan, sizeof(a->default_plan), "%s", cfg->default_plan);
 	agg_reconfigure(a, cfg);
 	buf_init(&a->copybuf, 0);
+	strmap_init(&a->tenants);
+	a->prices = prc_new();
+	a->zones = zone_new();
+	a->rol = rol_new();
+	if (!a->prices || !a->zones || !a->rol) {
+		agg_destroy(a);
+		return NULL;
+	}
 	return a;
 }
 
@@ -90,16 +144,78 @@ void agg_reconfigure(struct agg *a, const struct meter_config *cfg)
 	a->lim.max_future_us = cfg->max_future_ms * 1000;
 }
 
+/* ---- the batch arena -------------------------------------------------------- */
+
+static void *arena_alloc(struct agg *a, size_t len)
+{
+	len = (len + 15) & ~(size_t)15;
+	struct chunk *c = a->arena;
+	if (!c || c->cap - c->used < len) {
+		size_t cap = len > (1u << 20) ? len : (1u << 20);
+		/* Reuse the next chunk of the list if it fits (kept from earlier
+		 * batches), else add one in front. */
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = a->arena;
+		a->arena = c;
+	}
+	void *p = c->data + c->used;
+	c->used += len;
+	return p;
+}
+
+static void arena_reset(struct agg *a)
+{
+	/* Keep one chunk for the next batch. */
+	struct chunk *c = a->arena;
+	while (c && c->next) {
+		struct chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	a->arena = c;
+	if (c)
+		c->used = 0;
+}
+
+static void arena_free(struct agg *a)
+{
+	while (a->arena) {
+		struct chunk *next = a->arena->next;
+		free(a->arena);
+		a->arena = next;
+	}
+}
+
+static char *arena_dup(struct agg *a, const void *p, size_t len)
+{
+	char *d = arena_alloc(a, len + 1);
+	if (d) {
+		memcpy(d, p, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+/* "" for an absent optional string, so the NULL checks stay in one place. */
+static const char *arena_str(struct agg *a, const char *s, int *oom)
+{
+	if (!s || !*s)
+		return "";
+	char *d = arena_dup(a, s, strlen(s));
+	if (!d)
+		*oom = 1;
+	return d ? d : "";
+}
+
 void agg_discard(struct agg *a)
 {
-	for (size_t i = 0; i < a->n; i++) {
-		struct item *it = &a->items[i];
-		ev_clear(&it->ev);
-		free(it->key);
-		free(it->payload);
-	}
 	a->n = 0;
 	a->nrejects = 0;
+	arena_reset(a);
 }
 
 void agg_destroy(struct agg *a)
@@ -107,11 +223,17 @@ void agg_destroy(struct agg *a)
 	if (!a)
 		return;
 	agg_discard(a);
+	arena_free(a);
+	ev_clear(&a->scratch);
 	free(a->items);
 	free(a->expected);
 	free(a->last_parts);
 	free(a->last_next);
 	buf_free(&a->copybuf);
+	strmap_free(&a->tenants);
+	prc_destroy(a->prices);
+	zone_destroy(a->zones);
+	rol_destroy(a->rol);
 	if (a->conn)
 		PQfinish(a->conn);
 	free(a);
@@ -139,8 +261,8 @@ int agg_connect(struct agg *a, char *errstr, size_t errstr_size)
 	a->conn = db_connect(a->url, app, errstr, errstr_size);
 	if (!a->conn)
 		return -1;
-	/* A batch takes well under a second; a statement stuck for minutes means
-	 * a sick server, and failing lets the consumer retry and resync. A
+	/* A batch takes about a second at most; a statement stuck for minutes
+	 * means a sick server, and failing lets the consumer retry and resync. A
 	 * worker frozen mid-transaction (VM pause, swapping) must not hold its
 	 * rollup row locks against the worker that took its partitions over:
 	 * the server ends a transaction idle for 30 s (ours never are). JIT is
@@ -217,6 +339,8 @@ int agg_load_offsets(struct agg *a, const int32_t *parts, int n, int64_t *out_ne
 	return 0;
 }
 
+/* ---- adding messages -------------------------------------------------------- */
+
 static struct item *item_new(struct agg *a)
 {
 	if (a->n == a->cap) {
@@ -232,12 +356,45 @@ static struct item *item_new(struct agg *a)
 	return it;
 }
 
-static char *dup_bytes(const void *p, size_t len)
+/* Copy the parsed event into the item (strings into the arena). */
+static int keep_event(struct agg *a, struct item *it, const struct meter_event *e)
 {
-	char *d = malloc(len ? len : 1);
-	if (d && len)
-		memcpy(d, p, len);
-	return d;
+	int oom = 0;
+	it->id = arena_str(a, e->id, &oom);
+	it->tenant_id = arena_str(a, e->tenant_id, &oom);
+	it->user_id = arena_str(a, e->user_id, &oom);
+	it->api_key_id = arena_str(a, e->api_key_id, &oom);
+	it->provider = arena_str(a, e->provider, &oom);
+	it->model = arena_str(a, e->model, &oom);
+	it->operation = arena_str(a, e->operation, &oom);
+	it->source = arena_str(a, e->source, &oom);
+	it->type = arena_str(a, e->type, &oom);
+	it->endpoint = arena_str(a, e->endpoint, &oom);
+	it->method = arena_str(a, e->method, &oom);
+	it->workflow_id = arena_str(a, e->workflow_id, &oom);
+	it->execution_id = arena_str(a, e->execution_id, &oom);
+	it->units_json = arena_str(a, e->units_json, &oom);
+	it->metadata_json = arena_str(a, e->metadata_json, &oom);
+	if (e->nunits) {
+		struct ev_unit *u = arena_alloc(a, (size_t)e->nunits * sizeof(*u));
+		if (u)
+			memcpy(u, e->units, (size_t)e->nunits * sizeof(*u));
+		else
+			oom = 1;
+		it->units = u;
+		it->nunits = u ? e->nunits : 0;
+	}
+	it->has_cost = e->has_cost;
+	it->time_us = e->time_us;
+	it->input_tokens = e->input_tokens;
+	it->cached_input_tokens = e->cached_input_tokens;
+	it->output_tokens = e->output_tokens;
+	it->reasoning_tokens = e->reasoning_tokens;
+	it->requests = e->requests;
+	it->cost_pusd = e->cost_pusd;
+	it->status_code = e->status_code;
+	it->latency_ms = e->latency_ms;
+	return oom ? -1 : 0;
 }
 
 enum agg_added agg_add(struct agg *a, int32_t partition, int64_t offset, const void *key,
@@ -255,7 +412,12 @@ enum agg_added agg_add(struct agg *a, int32_t partition, int64_t offset, const v
 	it->offset = offset;
 	struct ev_limits lim = a->lim;
 	lim.now_us = now_us;
-	if (ev_parse(payload, len, &lim, &it->ev, &it->err) == 0) {
+	struct ev_error err;
+	if (ev_parse(payload, len, &lim, &a->scratch, &err) == 0) {
+		int rc = keep_event(a, it, &a->scratch);
+		ev_clear(&a->scratch);
+		if (rc != 0)
+			return AGG_ADD_FAILED;
 		it->kind = IT_EVENT;
 		a->n++;
 		return AGG_ADDED;
@@ -263,21 +425,21 @@ enum agg_added agg_add(struct agg *a, int32_t partition, int64_t offset, const v
 	it->kind = IT_REJECT;
 	/* Keep what fits the cap: enough to see and replay any valid-sized event. */
 	size_t keep = len < lim.max_bytes ? len : lim.max_bytes;
-	it->payload = dup_bytes(payload, keep);
-	if (!it->payload)
+	it->payload = arena_dup(a, payload, keep);
+	it->err = arena_alloc(a, sizeof(*it->err));
+	if (!it->payload || !it->err)
 		return AGG_ADD_FAILED;
+	*it->err = err;
 	it->payload_len = keep;
 	it->payload_size = len;
 	if (key) {
-		it->key = dup_bytes(key, key_len);
-		if (!it->key) {
-			free(it->payload);
+		it->key = arena_dup(a, key, key_len);
+		if (!it->key)
 			return AGG_ADD_FAILED;
-		}
 		it->key_len = key_len;
 	}
 	/* The detail may quote input: keep it printable ASCII for the database. */
-	for (char *p = it->err.detail; *p; p++)
+	for (char *p = it->err->detail; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	a->n++;
@@ -304,13 +466,15 @@ void agg_each_reject(const struct agg *a, void (*fn)(const struct agg_reject *, 
 			continue;
 		struct agg_reject r = {it->partition, it->offset,    it->key,
 				       it->key_len,   it->payload,   it->payload_len,
-				       it->payload_size, &it->err};
+				       it->payload_size, it->err};
 		fn(&r, opaque);
 	}
 }
 
+/* ---- commit ------------------------------------------------------------------- */
+
 /* FNV-1a over tenant and id, for the in-batch duplicate set. */
-static uint64_t ev_hash(const struct meter_event *e)
+static uint64_t ev_hash(const struct item *e)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (const char *p = e->tenant_id; *p; p++)
@@ -338,15 +502,14 @@ static int mark_batch_duplicates(struct agg *a, uint64_t *dups)
 			it->kind = IT_EVENT; /* recomputed on every attempt */
 		if (it->kind != IT_EVENT)
 			continue;
-		size_t s = (size_t)ev_hash(&it->ev) & (cap - 1);
+		size_t s = (size_t)ev_hash(it) & (cap - 1);
 		for (;;) {
 			if (slots[s] == SIZE_MAX) {
 				slots[s] = i;
 				break;
 			}
-			const struct meter_event *o = &a->items[slots[s]].ev;
-			if (strcmp(o->id, it->ev.id) == 0 &&
-			    strcmp(o->tenant_id, it->ev.tenant_id) == 0) {
+			const struct item *o = &a->items[slots[s]];
+			if (strcmp(o->id, it->id) == 0 && strcmp(o->tenant_id, it->tenant_id) == 0) {
 				it->kind = IT_DUP;
 				(*dups)++;
 				break;
@@ -369,11 +532,15 @@ static int month_key(int64_t us)
 /* Create missing monthly partitions of the event log for this batch. */
 static enum agg_result ensure_partitions(struct agg *a, char *errstr, size_t errstr_size)
 {
+	int last = -1;
 	for (size_t i = 0; i < a->n; i++) {
 		struct item *it = &a->items[i];
 		if (it->kind != IT_EVENT)
 			continue;
-		int mk = month_key(it->ev.time_us);
+		int mk = month_key(it->time_us);
+		if (mk == last)
+			continue;
+		last = mk;
 		int known = 0;
 		for (int m = 0; m < a->nmonths; m++)
 			if (a->months[m] == mk)
@@ -381,7 +548,7 @@ static enum agg_result ensure_partitions(struct agg *a, char *errstr, size_t err
 		if (known)
 			continue;
 		char ts[40];
-		ev_format_time(it->ev.time_us, ts, sizeof(ts));
+		ev_format_time(it->time_us, ts, sizeof(ts));
 		const char *params[1] = {ts};
 		char state[6];
 		PGresult *res = db_query(a->conn, "SELECT meter_ensure_event_partition($1)", 1,
@@ -396,93 +563,92 @@ static enum agg_result ensure_partitions(struct agg *a, char *errstr, size_t err
 	return AGG_OK;
 }
 
+static void copy_str(struct buf *b, const char *s)
+{
+	copy_text_or_null(b, s);
+	copy_sep(b);
+}
+
+static void copy_num(struct buf *b, int64_t v)
+{
+	copy_i64(b, v);
+	copy_sep(b);
+}
+
+/* A row of the event log (columns of EVENT_COLUMNS). */
+#define EVENT_COLUMNS                                                                          \
+	"occurred_at, tenant_id, event_id, user_id, api_key_id, provider, model, operation,"  \
+	" source, type, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"  \
+	" requests, units, cost_pusd, cost_source, price_id, endpoint, method, status_code,"  \
+	" latency_ms, workflow_id, execution_id, metadata, kafka_topic, kafka_partition,"     \
+	" kafka_offset"
+
 static void copy_event_row(struct buf *b, const char *topic, const struct item *it)
 {
-	const struct meter_event *e = &it->ev;
-	char ts[40];
-	ev_format_time(e->time_us, ts, sizeof(ts));
-	copy_text(b, ts);
+	char ts[40], num[48];
+	ev_format_time(it->time_us, ts, sizeof(ts));
+	copy_str(b, ts);
+	copy_str(b, it->tenant_id);
+	copy_str(b, it->id);
+	copy_str(b, it->user_id);
+	copy_str(b, it->api_key_id);
+	copy_text(b, it->provider); /* '' rather than NULL: NOT NULL columns */
 	copy_sep(b);
-	copy_text(b, e->tenant_id);
+	copy_text(b, it->model);
 	copy_sep(b);
-	copy_text(b, e->id);
+	copy_str(b, it->operation);
+	copy_str(b, it->source);
+	copy_str(b, it->type);
+	copy_num(b, it->input_tokens);
+	copy_num(b, it->cached_input_tokens);
+	copy_num(b, it->output_tokens);
+	copy_num(b, it->reasoning_tokens);
+	copy_num(b, it->requests);
+	copy_str(b, it->units_json);
+	buf_append(b, num, num_format_i128(it->cost, num, sizeof(num)));
 	copy_sep(b);
-	copy_text_or_null(b, e->user_id);
-	copy_sep(b);
-	copy_text_or_null(b, e->api_key_id);
-	copy_sep(b);
-	copy_text(b, e->provider);
-	copy_sep(b);
-	copy_text(b, e->model);
-	copy_sep(b);
-	copy_text(b, e->operation);
-	copy_sep(b);
-	copy_text(b, e->source);
-	copy_sep(b);
-	copy_text(b, e->type);
-	copy_sep(b);
-	copy_i64(b, e->input_tokens);
-	copy_sep(b);
-	copy_i64(b, e->cached_input_tokens);
-	copy_sep(b);
-	copy_i64(b, e->output_tokens);
-	copy_sep(b);
-	copy_i64(b, e->reasoning_tokens);
-	copy_sep(b);
-	copy_i64(b, e->requests);
-	copy_sep(b);
-	copy_text(b, e->units_json);
-	copy_sep(b);
-	if (e->has_cost)
-		copy_i64(b, e->cost_pusd);
-	else
+	copy_str(b, prc_source_name(it->cost_source));
+	if (it->price_id)
+		copy_num(b, it->price_id);
+	else {
 		copy_null(b);
-	copy_sep(b);
-	copy_text_or_null(b, e->endpoint);
-	copy_sep(b);
-	copy_text_or_null(b, e->method);
-	copy_sep(b);
-	if (e->status_code >= 0)
-		copy_i64(b, e->status_code);
-	else
+		copy_sep(b);
+	}
+	copy_str(b, it->endpoint);
+	copy_str(b, it->method);
+	if (it->status_code >= 0)
+		copy_num(b, it->status_code);
+	else {
 		copy_null(b);
-	copy_sep(b);
-	if (e->latency_ms >= 0)
-		copy_i64(b, e->latency_ms);
-	else
+		copy_sep(b);
+	}
+	if (it->latency_ms >= 0)
+		copy_num(b, it->latency_ms);
+	else {
 		copy_null(b);
-	copy_sep(b);
-	copy_text_or_null(b, e->workflow_id);
-	copy_sep(b);
-	copy_text_or_null(b, e->execution_id);
-	copy_sep(b);
-	copy_text(b, e->metadata_json);
-	copy_sep(b);
-	copy_text(b, topic);
-	copy_sep(b);
-	copy_i64(b, it->partition);
-	copy_sep(b);
+		copy_sep(b);
+	}
+	copy_str(b, it->workflow_id);
+	copy_str(b, it->execution_id);
+	copy_str(b, it->metadata_json);
+	copy_str(b, topic);
+	copy_num(b, it->partition);
 	copy_i64(b, it->offset);
 	copy_eol(b);
 }
 
 static void copy_reject_row(struct buf *b, const char *topic, const struct item *it)
 {
-	copy_text(b, topic);
-	copy_sep(b);
-	copy_i64(b, it->partition);
-	copy_sep(b);
-	copy_i64(b, it->offset);
-	copy_sep(b);
+	copy_str(b, topic);
+	copy_num(b, it->partition);
+	copy_num(b, it->offset);
 	if (it->key)
 		copy_bytea(b, it->key, it->key_len);
 	else
 		copy_null(b);
 	copy_sep(b);
-	copy_text(b, ev_reason_name(it->err.reason));
-	copy_sep(b);
-	copy_text(b, it->err.detail);
-	copy_sep(b);
+	copy_str(b, ev_reason_name(it->err->reason));
+	copy_str(b, it->err->detail);
 	copy_null(b); /* tenant_id: unknown for a rejected event */
 	copy_sep(b);
 	copy_null(b); /* event_id */
@@ -493,11 +659,22 @@ static void copy_reject_row(struct buf *b, const char *topic, const struct item 
 	copy_eol(b);
 }
 
+static void keep_state(struct agg *a, const PGresult *res)
+{
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	snprintf(a->state, sizeof(a->state), "%s", s ? s : "");
+}
+
 static int copy_in(struct agg *a, const char *sql, const struct buf *b, char *errstr,
 		   size_t errstr_size)
 {
+	if (b->oom) {
+		snprintf(errstr, errstr_size, "out of memory staging the batch");
+		return -1;
+	}
 	PGresult *res = PQexec(a->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		keep_state(a, res);
 		db_describe(a->conn, res, "COPY", errstr, errstr_size);
 		PQclear(res);
 		return -1;
@@ -515,6 +692,7 @@ static int copy_in(struct agg *a, const char *sql, const struct buf *b, char *er
 	int failed = !ok;
 	while ((res = PQgetResult(a->conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed) {
+			keep_state(a, res);
 			db_describe(a->conn, res, "COPY", errstr, errstr_size);
 			failed = 1;
 		}
@@ -541,6 +719,7 @@ static void array_param(struct buf *b, const int64_t *v, int n)
 	for (int i = 0; i < n; i++)
 		buf_appendf(b, "%s%" PRId64, i ? "," : "", v[i]);
 	buf_putc(b, '}');
+	buf_putc(b, '\0');
 }
 
 static enum agg_result classify(struct agg *a, const char *state)
@@ -565,6 +744,206 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Look up the batch's tenants (creating the unknown ones on the default
+ * plan) and set every event's zone. */
+static int resolve_tenants(struct agg *a, char *errstr, size_t errstr_size)
+{
+	struct buf *b = &a->copybuf;
+	strmap_reset(&a->tenants);
+	buf_reset(b);
+	buf_putc(b, '{');
+	for (size_t i = 0; i < a->n; i++) {
+		struct item *it = &a->items[i];
+		if (it->kind != IT_EVENT)
+			continue;
+		int added;
+		if (!strmap_put(&a->tenants, it->tenant_id, -1, &added))
+			goto oom;
+		if (!added)
+			continue;
+		/* Tenant ids are [A-Za-z0-9._~:@+=-]: quoting suffices. */
+		if (b->len > 1)
+			buf_putc(b, ',');
+		buf_putc(b, '"');
+		buf_append(b, it->tenant_id, strlen(it->tenant_id));
+		buf_putc(b, '"');
+	}
+	buf_putc(b, '}');
+	buf_putc(b, '\0');
+	if (b->oom)
+		goto oom;
+	const char *params[2] = {b->data, a->default_plan};
+	PGresult *res = db_query(a->conn, "SELECT id, tz FROM meter_batch_tenants($1::text[], $2)",
+				 2, params, errstr, errstr_size, a->state);
+	if (!res)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t *v = strmap_get(&a->tenants, PQgetvalue(res, r, 0));
+		int z = zone_id(a->zones, PQgetvalue(res, r, 1));
+		if (z < 0) {
+			PQclear(res);
+			goto oom;
+		}
+		if (v)
+			*v = z;
+	}
+	PQclear(res);
+	for (size_t i = 0; i < a->n; i++) {
+		struct item *it = &a->items[i];
+		if (it->kind != IT_EVENT)
+			continue;
+		int64_t *v = strmap_get(&a->tenants, it->tenant_id);
+		if (!v || *v < 0) {
+			snprintf(errstr, errstr_size, "tenant %s missing after meter_batch_tenants",
+				 it->tenant_id);
+			return -1;
+		}
+		it->zone = (int)*v;
+	}
+	return 0;
+oom:
+	snprintf(errstr, errstr_size, "out of memory resolving tenants");
+	return -1;
+}
+
+/* Local dates and costs of the batch's events. */
+static int date_and_price(struct agg *a, char *errstr, size_t errstr_size)
+{
+	size_t n = 0;
+	int *zones = malloc(a->n * sizeof(*zones));
+	int64_t *times = malloc(a->n * sizeof(*times));
+	int32_t *days = malloc(a->n * sizeof(*days));
+	int rc = -1;
+	if (!zones || !times || !days) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->items[i].kind != IT_EVENT)
+			continue;
+		zones[n] = a->items[i].zone;
+		times[n] = a->items[i].time_us;
+		n++;
+	}
+	if (zone_local_days(a->zones, a->conn, zones, times, days, n, errstr, errstr_size) != 0)
+		goto out;
+	if (prc_refresh(a->prices, a->conn, errstr, errstr_size) != 0)
+		goto out;
+	n = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		struct item *it = &a->items[i];
+		if (it->kind != IT_EVENT)
+			continue;
+		it->day = days[n++];
+		struct prc_usage u = {it->provider,
+				      it->model,
+				      it->time_us,
+				      it->input_tokens,
+				      it->cached_input_tokens,
+				      it->output_tokens,
+				      it->requests,
+				      it->units,
+				      it->nunits,
+				      it->has_cost,
+				      it->cost_pusd};
+		it->cost_source = prc_cost(a->prices, &u, &it->cost, &it->price_id);
+	}
+	rc = 0;
+out:
+	free(zones);
+	free(times);
+	free(days);
+	return rc;
+}
+
+/* Insert the batch's (tenant, id) pairs into event_ids; mark the events
+ * whose pair was already there (counted before) as IT_DUP. */
+static int dedupe(struct agg *a, uint64_t *dups, char *errstr, size_t errstr_size)
+{
+	struct buf *b = &a->copybuf;
+	char ts[40];
+	buf_reset(b);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct item *it = &a->items[i];
+		if (it->kind != IT_EVENT)
+			continue;
+		ev_format_time(it->time_us, ts, sizeof(ts));
+		copy_num(b, (int64_t)i);
+		copy_str(b, it->tenant_id);
+		copy_str(b, it->id);
+		copy_text(b, ts);
+		copy_eol(b);
+	}
+	if (b->len == 0)
+		return 0;
+	if (copy_in(a, "COPY stage_ids FROM STDIN", b, errstr, errstr_size) != 0)
+		return -1;
+	PGresult *res = db_query(a->conn, "SELECT idx FROM meter_dedupe()", 0, NULL, errstr,
+				 errstr_size, a->state);
+	if (!res)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t idx;
+		if (num_parse_i64(PQgetvalue(res, r, 0), 0, (int64_t)a->n - 1, &idx) == 0 &&
+		    a->items[idx].kind == IT_EVENT) {
+			a->items[idx].kind = IT_DUP;
+			(*dups)++;
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Stage the new events, the rollup rows and the rejects. */
+static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_size)
+{
+	struct buf *b = &a->copybuf;
+	buf_reset(b);
+	rol_reset(a->rol);
+	*counted = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct item *it = &a->items[i];
+		if (it->kind != IT_EVENT)
+			continue;
+		copy_event_row(b, a->topic, it);
+		struct rol_event re = {it->tenant_id,   it->user_id,
+				       it->api_key_id,  it->provider,
+				       it->model,       it->operation,
+				       it->day,         it->requests,
+				       it->input_tokens, it->cached_input_tokens,
+				       it->output_tokens, it->reasoning_tokens,
+				       it->cost,        it->units,
+				       it->nunits};
+		if (rol_add(a->rol, &re) != 0) {
+			snprintf(errstr, errstr_size, "out of memory adding up the batch");
+			return -1;
+		}
+		(*counted)++;
+	}
+	if (b->len &&
+	    copy_in(a, "COPY events (" EVENT_COLUMNS ") FROM STDIN", b, errstr, errstr_size) != 0)
+		return -1;
+	if (rol_rows(a->rol)) {
+		buf_reset(b);
+		rol_copy_rollups(a->rol, b);
+		if (copy_in(a, "COPY stage_rollups FROM STDIN", b, errstr, errstr_size) != 0)
+			return -1;
+		buf_reset(b);
+		rol_copy_breakdown(a->rol, b);
+		if (copy_in(a, "COPY stage_breakdown FROM STDIN", b, errstr, errstr_size) != 0)
+			return -1;
+	}
+	if (a->nrejects) {
+		buf_reset(b);
+		for (size_t i = 0; i < a->n; i++)
+			if (a->items[i].kind == IT_REJECT)
+				copy_reject_row(b, a->topic, &a->items[i]);
+		if (copy_in(a, "COPY stage_rejects FROM STDIN", b, errstr, errstr_size) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 {
 	enum agg_result rc = AGG_OK;
@@ -572,7 +951,10 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	int64_t *pv = NULL, *ev = NULL, *nv = NULL;
 	struct buf pbuf, ebuf, nbuf;
 	int in_tx = 0;
-	uint64_t batch_dups = 0;
+	uint64_t batch_dups = 0, db_dups = 0;
+	int64_t counted = 0;
+	char state[6] = "";
+	a->state[0] = '\0';
 	double t0 = now_seconds();
 	errstr[0] = '\0';
 	buf_init(&pbuf, 0);
@@ -629,35 +1011,26 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	}
 	in_tx = 1;
 
-	struct buf *b = &a->copybuf;
-	buf_reset(b);
-	for (size_t i = 0; i < a->n; i++)
-		if (a->items[i].kind == IT_EVENT)
-			copy_event_row(b, a->topic, &a->items[i]);
-	if (b->oom) {
-		snprintf(errstr, errstr_size, "out of memory staging the batch");
+	/* Phase times, for the debug log (where a batch's time goes). */
+	double tp[5];
+	tp[0] = now_seconds();
+	if (a->n > a->nrejects &&
+	    (resolve_tenants(a, errstr, errstr_size) != 0 ||
+	     date_and_price(a, errstr, errstr_size) != 0)) {
 		rc = AGG_FAILED;
 		goto out;
 	}
-	if (b->len && copy_in(a, "COPY stage_events FROM STDIN", b, errstr, errstr_size) != 0) {
-		rc = classify(a, "");
+	tp[1] = now_seconds();
+	if (a->n > a->nrejects && dedupe(a, &db_dups, errstr, errstr_size) != 0) {
+		rc = AGG_FAILED;
 		goto out;
 	}
-	if (a->nrejects) {
-		buf_reset(b);
-		for (size_t i = 0; i < a->n; i++)
-			if (a->items[i].kind == IT_REJECT)
-				copy_reject_row(b, a->topic, &a->items[i]);
-		if (b->oom) {
-			snprintf(errstr, errstr_size, "out of memory staging the rejects");
-			rc = AGG_FAILED;
-			goto out;
-		}
-		if (copy_in(a, "COPY stage_rejects FROM STDIN", b, errstr, errstr_size) != 0) {
-			rc = classify(a, "");
-			goto out;
-		}
+	tp[2] = now_seconds();
+	if (stage(a, &counted, errstr, errstr_size) != 0) {
+		rc = AGG_FAILED;
+		goto out;
 	}
+	tp[3] = now_seconds();
 
 	pv = calloc((size_t)nr, sizeof(*pv));
 	ev = calloc((size_t)nr, sizeof(*ev));
@@ -676,25 +1049,22 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	array_param(&pbuf, pv, nr);
 	array_param(&ebuf, ev, nr);
 	array_param(&nbuf, nv, nr);
-	const char *params[6] = {a->group_id, a->topic, pbuf.data, ebuf.data, nbuf.data,
-				 a->default_plan};
-	char state[6];
+	const char *params[5] = {a->group_id, a->topic, pbuf.data, ebuf.data, nbuf.data};
 	PGresult *res = db_query(a->conn,
-				 "SELECT counted, duplicates, rejected, crossings FROM meter_apply_batch("
-				 "$1, $2, $3::int[], $4::bigint[], $5::bigint[], $6)",
-				 6, params, errstr, errstr_size, state);
+				 "SELECT rejected, crossings FROM meter_apply_batch("
+				 "$1, $2, $3::int[], $4::bigint[], $5::bigint[])",
+				 5, params, errstr, errstr_size, state);
 	if (!res) {
-		rc = classify(a, state);
+		rc = AGG_FAILED;
 		goto out;
 	}
-	int64_t counted = 0, dups = 0, rejected = 0, crossings = 0;
+	int64_t rejected = 0, crossings = 0;
 	if (PQntuples(res) == 1) {
-		num_parse_i64(PQgetvalue(res, 0, 3), 0, INT64_MAX, &crossings);
-		num_parse_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &counted);
-		num_parse_i64(PQgetvalue(res, 0, 1), 0, INT64_MAX, &dups);
-		num_parse_i64(PQgetvalue(res, 0, 2), 0, INT64_MAX, &rejected);
+		num_parse_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &rejected);
+		num_parse_i64(PQgetvalue(res, 0, 1), 0, INT64_MAX, &crossings);
 	}
 	PQclear(res);
+	tp[4] = now_seconds();
 
 	failpoint("before_commit");
 	res = PQexec(a->conn, "COMMIT");
@@ -733,21 +1103,30 @@ enum agg_result agg_commit(struct agg *a, char *errstr, size_t errstr_size)
 	a->stats.batches++;
 	a->stats.messages += a->n;
 	a->stats.counted += (uint64_t)counted;
-	a->stats.duplicates += (uint64_t)dups + batch_dups;
+	a->stats.duplicates += db_dups + batch_dups;
 	a->stats.rejected += (uint64_t)rejected;
 	a->stats.crossings += (uint64_t)crossings;
 	a->last_crossings = (uint64_t)crossings;
 	for (size_t i = 0; i < a->n; i++)
-		if (a->items[i].kind == IT_REJECT && a->items[i].err.reason < EV_REASON_COUNT)
-			a->stats.rejected_by_reason[a->items[i].err.reason]++;
+		if (a->items[i].kind == IT_REJECT && a->items[i].err->reason < EV_REASON_COUNT)
+			a->stats.rejected_by_reason[a->items[i].err->reason]++;
 	a->stats.last_commit_seconds = now_seconds() - t0;
 	log_debug("batch committed: %zu messages, %" PRId64 " counted, %" PRIu64
-		  " duplicates, %" PRId64 " rejected in %.3fs",
-		  a->n, counted, (uint64_t)dups + batch_dups, rejected, a->stats.last_commit_seconds);
+		  " duplicates, %" PRId64 " rejected, %zu rollup rows in %.3fs (tenants+prices"
+		  " %.0f ms, dedupe %.0f ms, stage %.0f ms, apply %.0f ms, commit %.0f ms)",
+		  a->n, counted, db_dups + batch_dups, rejected, rol_rows(a->rol),
+		  a->stats.last_commit_seconds, (tp[1] - tp[0]) * 1e3, (tp[2] - tp[1]) * 1e3,
+		  (tp[3] - tp[2]) * 1e3, (tp[4] - tp[3]) * 1e3, (now_seconds() - tp[4]) * 1e3);
 	agg_discard(a);
 
 out:
 	if (rc != AGG_OK) {
+		/* Statement errors: the SQLSTATE decides (fenced, retry, down). */
+		if (rc == AGG_FAILED && a->conn) {
+			enum agg_result c = classify(a, state[0] ? state : a->state);
+			if (c != AGG_FAILED)
+				rc = c;
+		}
 		a->stats.db_errors++;
 		if (in_tx && !db_broken(a->conn)) {
 			PGresult *r = PQexec(a->conn, "ROLLBACK");

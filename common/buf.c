@@ -122,7 +122,17 @@ void copy_text_or_null(struct buf *b, const char *s)
 
 void copy_i64(struct buf *b, int64_t v)
 {
-	buf_appendf(b, "%" PRId64, v);
+	/* By hand: snprintf was a fifth of a batch's client time. */
+	char tmp[24];
+	size_t n = 0;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[sizeof(tmp) - 1 - n++] = '-';
+	buf_append(b, tmp + sizeof(tmp) - n, n);
 }
 
 void copy_null(struct buf *b)

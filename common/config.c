@@ -63,13 +63,17 @@ static const struct cfg_opt opts[] = {
 	STR("topic-rollups", "METER_TOPIC_ROLLUPS", "usage.rollups", topic_rollups,
 	    CFG_METERD | CFG_CTL,
 	    "Topic of rollups for billing (key = subject and period)."),
-	R_INT("batch-max", "METER_BATCH_MAX", "5000", batch_max, 1, 1000000, CFG_METERD,
+	R_INT("batch-max", "METER_BATCH_MAX", "50000", batch_max, 1, 1000000, CFG_METERD,
 	    "Most messages in one batch (one database transaction)."),
 	R_DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
-	    "Longest time to wait while filling a batch."),
+	    "Longest time to wait while filling a batch; up to ten times longer while"
+	    " the partitions hold a backlog (catching up)."),
 	R_INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
 	    CFG_METERD, "Events larger than this are rejected (too_large)."),
-	R_DUR("max-lateness", "METER_MAX_LATENESS", "72h", max_lateness_ms, 0, 366LL * 86400000 * 20,
+	/* Not reloadable: the rollup publisher closes a period at its end plus
+	 * this bound; a larger bound at run time would count events into
+	 * periods already closed for billing. */
+	DUR("max-lateness", "METER_MAX_LATENESS", "72h", max_lateness_ms, 0, 366LL * 86400000 * 20,
 	    CFG_METERD, "Events older than this are rejected (too_late)."),
 	R_DUR("max-future", "METER_MAX_FUTURE", "5m", max_future_ms, 0, 86400000LL * 7, CFG_METERD,
 	    "Events this far ahead of the clock are rejected (time_in_future)."),

@@ -166,3 +166,34 @@ void num_format_pusd(const char *pusd_digits, int frac_digits, char *out, size_t
 	frac[frac_digits] = '\0';
 	snprintf(out, out_size, "%s%s%s%s", neg ? "-" : "", whole, frac_digits ? "." : "", frac);
 }
+
+size_t num_format_i128(__int128 v, char *out, size_t out_size)
+{
+	char tmp[48];
+	size_t n = 0;
+	int neg = v < 0;
+	if (v >= INT64_MIN && v <= INT64_MAX) { /* the common case, in 64 bits */
+		int64_t s = (int64_t)v;
+		uint64_t u = neg ? -(uint64_t)s : (uint64_t)s;
+		do {
+			tmp[n++] = (char)('0' + (int)(u % 10));
+			u /= 10;
+		} while (u);
+		goto done;
+	}
+	unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
+	do {
+		tmp[n++] = (char)('0' + (int)(u % 10));
+		u /= 10;
+	} while (u);
+done:
+	if (neg)
+		tmp[n++] = '-';
+	if (out_size == 0)
+		return 0;
+	size_t len = n < out_size - 1 ? n : out_size - 1;
+	for (size_t i = 0; i < len; i++)
+		out[i] = tmp[n - 1 - i];
+	out[len] = '\0';
+	return len;
+}

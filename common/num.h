@@ -28,4 +28,8 @@ int num_parse_usd_pico(const char *s, size_t len, int64_t max_pusd, int64_t *out
  * pusd_digits is a string of decimal digits, optionally with a leading '-'. */
 void num_format_pusd(const char *pusd_digits, int frac_digits, char *out, size_t out_size);
 
+/* Decimal digits of a 128-bit integer (sums of pico-USD); out needs 41
+ * bytes. Returns the length written. */
+size_t num_format_i128(__int128 v, char *out, size_t out_size);
+
 #endif

@@ -22,14 +22,20 @@
 #include "kafka.h"
 #include "log.h"
 #include "publisher.h"
+#include "rollups.h"
+
+/* A partition this far behind its end means a backlog (see consumer_run). */
+#define CATCHUP_BACKLOG 2000
 
 struct consumer {
 	rd_kafka_t *rk;
 	struct agg *agg;
 	struct dlq *dlq;
+	struct rollpub *rollpub;
 	struct publisher *pub;
 	char topic[256];
 	int64_t batch_max;
+	int64_t behind; /* messages after the last one added, in its partition */
 	int64_t batch_wait_ms;
 	int need_resync;    /* take positions from PostgreSQL before consuming */
 	int fatal;
@@ -284,6 +290,9 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	c->pub = pub_new(cfg, "meterd", errstr, errstr_size);
 	if (!c->pub)
 		goto fail;
+	c->rollpub = rollpub_start(cfg, errstr, errstr_size);
+	if (!c->rollpub)
+		goto fail;
 
 	conf = kfk_conf_new(cfg, errstr, errstr_size);
 	if (!conf)
@@ -348,6 +357,7 @@ void consumer_destroy(struct consumer *c)
 	if (c->rk)
 		rd_kafka_destroy(c->rk);
 	dlq_destroy(c->dlq);
+	rollpub_stop(c->rollpub);
 	pub_destroy(c->pub);
 	agg_destroy(c->agg);
 	free(c);
@@ -364,6 +374,12 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 		return; /* fetched before the pause; re-read from the stored offset */
 	if (agg_pending(c->agg) == 0)
 		c->batch_started = mono_ms();
+	/* How far behind this partition is (from the last fetch response; no
+	 * request): a backlog lets the batch grow past METER_BATCH_WAIT. */
+	int64_t lo, hi;
+	if (rd_kafka_get_watermark_offsets(c->rk, c->topic, m->partition, &lo, &hi) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		c->behind = hi - (m->offset + 1);
 	enum agg_added r = agg_add(c->agg, m->partition, m->offset, m->key, m->key_len,
 				   m->payload, m->len, wall_us());
 	if (r == AGG_ADD_FAILED)
@@ -397,9 +413,16 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		}
 		dlq_poll(c->dlq);
 		pub_tick(c->pub, 0);
+		/* A batch ends at METER_BATCH_MAX messages, or when it is
+		 * METER_BATCH_WAIT old - unless the partitions hold a backlog
+		 * (catching up after an outage or under a burst): then bigger
+		 * batches mean fewer upserts per event, and the wait stretches
+		 * up to ten times. */
 		size_t pending = agg_pending(c->agg);
+		int64_t age = mono_ms() - c->batch_started;
 		if (pending && ((int64_t)pending >= c->batch_max ||
-				mono_ms() - c->batch_started >= c->batch_wait_ms))
+				(age >= c->batch_wait_ms &&
+				 (c->behind < CATCHUP_BACKLOG || age >= 10 * c->batch_wait_ms))))
 			flush_batch(c);
 		if (c->tick)
 			c->tick(c->tick_opaque);

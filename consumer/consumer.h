@@ -28,8 +28,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop);
  * 100 ms while no batch is being committed), e.g. for watchdog pings and
  * reloads; it runs on the consumer's thread. */
 void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque);
-/* Apply the reloadable options of cfg (batch size and wait, event size and
- * time bounds) from the next batch on. cfg is borrowed. */
+/* Apply the reloadable options of cfg (batch size and wait, event size,
+ * future bound) from the next batch on. cfg is borrowed. */
 void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
 /* consumer_destroy(NULL) is a no-op. */
 void consumer_destroy(struct consumer *c);

@@ -49,8 +49,8 @@ struct running {
 
 /* SIGHUP: read the config file, environment and flags again; apply the
  * reloadable options (log format and level, batch size and wait, event
- * size and time bounds), log what changed and what needs a restart. A bad
- * file changes nothing. */
+ * size, future bound, shutdown grace), log what changed and what needs a
+ * restart. A bad file changes nothing. */
 static void reload(struct running *r)
 {
 	char err[1024], changed[2048], restart[1024];

@@ -183,6 +183,12 @@ max_connections = 100
 fsync = $fs
 full_page_writes = $fs
 synchronous_commit = on
+# Commit times of rows: the benchmark's produce-to-commit latency.
+track_commit_timestamp = on
+# A modest production-like setting: rollups and indexes stay in memory, and
+# checkpoints do not fire in the middle of a benchmark run.
+shared_buffers = 512MB
+max_wal_size = 4GB
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF

@@ -87,6 +87,11 @@ struct meter_event {
 	int64_t requests;              /* default 1 */
 	int has_cost;                  /* data.cost given */
 	int64_t cost_pusd;             /* pico-USD, when has_cost */
+	int nunits;                    /* entries of units[], in key order of units_json */
+	struct ev_unit {
+		char name[EV_UNIT_NAME_MAX + 1];
+		int64_t quantity;
+	} units[EV_UNITS_MAX];
 	char *units_json;              /* owned: compact JSON object {"images":2}, sorted
 					* keys, or NULL when absent or {} */
 	char endpoint[EV_ENDPOINT_MAX + 1];

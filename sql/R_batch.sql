@@ -4,39 +4,19 @@
 -- back as one.
 
 -- Create the session's staging tables (temporary, emptied at commit). The
--- column order is the COPY order used by aggregator/aggregator.c.
-CREATE OR REPLACE FUNCTION meter_stage_prepare() RETURNS void
+-- column order is the COPY order used by aggregator/aggregator.c and
+-- aggregator/rollup.c.
+DROP FUNCTION IF EXISTS meter_stage_prepare();
+CREATE FUNCTION meter_stage_prepare() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     SET LOCAL client_min_messages = warning;
-    CREATE TEMP TABLE IF NOT EXISTS stage_events (
-        occurred_at         timestamptz NOT NULL,
-        tenant_id           text NOT NULL,
-        event_id            text NOT NULL,
-        user_id             text,
-        api_key_id          text,
-        provider            text NOT NULL,
-        model               text NOT NULL,
-        operation           text NOT NULL,
-        source              text NOT NULL,
-        type                text NOT NULL,
-        input_tokens        bigint NOT NULL,
-        cached_input_tokens bigint NOT NULL,
-        output_tokens       bigint NOT NULL,
-        reasoning_tokens    bigint NOT NULL,
-        requests            bigint NOT NULL,
-        units               jsonb,
-        cost_pusd           bigint,
-        endpoint            text,
-        method              text,
-        status_code         int,
-        latency_ms          bigint,
-        workflow_id         text,
-        execution_id        text,
-        metadata            jsonb,
-        kafka_topic         text NOT NULL,
-        kafka_partition     int NOT NULL,
-        kafka_offset        bigint NOT NULL
+    -- The batch's (tenant, id) pairs; idx is the message's place in the batch.
+    CREATE TEMP TABLE IF NOT EXISTS stage_ids (
+        idx         int NOT NULL,
+        tenant_id   text NOT NULL,
+        event_id    text NOT NULL,
+        occurred_at timestamptz NOT NULL
     ) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
         kafka_topic     text NOT NULL,
@@ -50,25 +30,71 @@ BEGIN
         payload         bytea NOT NULL,
         payload_size    int NOT NULL
     ) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS stage_counted (
-        occurred_at   timestamptz NOT NULL,
-        tenant_id     text NOT NULL,
-        user_id       text,
-        api_key_id    text,
-        provider      text NOT NULL,
-        model         text NOT NULL,
-        operation     text NOT NULL,
+    -- The batch's new events added up per rollup row (and breakdown entry).
+    CREATE TEMP TABLE IF NOT EXISTS stage_rollups (
+        tenant_id           text NOT NULL,
+        subject_type        text NOT NULL,
+        subject_id          text NOT NULL,
+        period              text NOT NULL,
+        period_start        date NOT NULL,
+        events              bigint NOT NULL,
+        requests            bigint NOT NULL,
         input_tokens        bigint NOT NULL,
         cached_input_tokens bigint NOT NULL,
         output_tokens       bigint NOT NULL,
         reasoning_tokens    bigint NOT NULL,
-        requests      bigint NOT NULL,
-        units         jsonb,
-        cost_pusd     numeric(38,0) NOT NULL,
-        day_start     date NOT NULL,
-        month_start   date NOT NULL
+        cost_pusd           numeric(38,0) NOT NULL
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS stage_breakdown (
+        tenant_id           text NOT NULL,
+        subject_type        text NOT NULL,
+        subject_id          text NOT NULL,
+        period              text NOT NULL,
+        period_start        date NOT NULL,
+        dim                 text NOT NULL,
+        name                text NOT NULL,
+        events              bigint NOT NULL,
+        requests            bigint NOT NULL,
+        input_tokens        bigint NOT NULL,
+        cached_input_tokens bigint NOT NULL,
+        output_tokens       bigint NOT NULL,
+        reasoning_tokens    bigint NOT NULL,
+        cost_pusd           numeric(38,0) NOT NULL,
+        quantity            numeric(38,0) NOT NULL
     ) ON COMMIT DELETE ROWS;
 END $$;
+
+-- The batch's tenants with their zones; tenants seen before being added are
+-- created on the default plan (README: "Unknown tenants").
+CREATE OR REPLACE FUNCTION meter_batch_tenants(p_ids text[], p_default_plan text)
+RETURNS TABLE (id text, tz text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tenants (id, plan_id, auto_created)
+    SELECT u.id, p_default_plan, true
+      FROM unnest(p_ids) AS u(id)
+     WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.id)
+     ORDER BY 1
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY SELECT t.id, t.tz FROM tenants t WHERE t.id = ANY (p_ids);
+END $$;
+
+-- Dedupe against everything counted before (the batch itself was
+-- deduplicated by the caller): insert the staged pairs into event_ids and
+-- return the idx of those already there. Inserted in key order so that two
+-- workers meeting the same ids cannot deadlock.
+CREATE OR REPLACE FUNCTION meter_dedupe() RETURNS TABLE (idx int)
+LANGUAGE sql AS $$
+    WITH fresh AS (
+        INSERT INTO event_ids (tenant_id, event_id, occurred_at)
+        SELECT tenant_id, event_id, occurred_at FROM stage_ids ORDER BY tenant_id, event_id
+        ON CONFLICT DO NOTHING
+        RETURNING tenant_id, event_id
+    )
+    SELECT s.idx FROM stage_ids s
+     WHERE NOT EXISTS (SELECT 1 FROM fresh f
+                        WHERE f.tenant_id = s.tenant_id AND f.event_id = s.event_id)
+$$;
 
 -- Make sure the monthly partition of events holding ts exists.
 CREATE OR REPLACE FUNCTION meter_ensure_event_partition(ts timestamptz) RETURNS text
@@ -96,10 +122,10 @@ END $$;
 -- consumer has committed that partition since: raise MT001 so the caller
 -- rolls back and re-reads its offsets (zombie fencing).
 DROP FUNCTION IF EXISTS meter_apply_batch(text, text, int[], bigint[], bigint[], text);
+DROP FUNCTION IF EXISTS meter_apply_batch(text, text, int[], bigint[], bigint[]);
 CREATE FUNCTION meter_apply_batch(p_group text, p_topic text, p_partitions int[],
-                                  p_expected bigint[], p_next bigint[], p_default_plan text,
-                                  OUT counted int, OUT duplicates int, OUT rejected int,
-                                  OUT crossings int)
+                                  p_expected bigint[], p_next bigint[],
+                                  OUT rejected int, OUT crossings int)
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
@@ -122,86 +148,14 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Tenants seen before being added are counted on the default plan.
-    INSERT INTO tenants (id, plan_id, auto_created)
-    SELECT DISTINCT s.tenant_id, p_default_plan, true
-      FROM stage_events s
-     WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = s.tenant_id)
-    ON CONFLICT DO NOTHING;
-
-    -- Dedupe against everything counted before (the batch itself was
-    -- deduplicated by the caller). Only rows that insert are new.
-    WITH fresh AS (
-        INSERT INTO event_ids (tenant_id, event_id, occurred_at)
-        SELECT tenant_id, event_id, occurred_at FROM stage_events
-        ON CONFLICT DO NOTHING
-        RETURNING tenant_id, event_id
-    ), priced AS (
-        SELECT s.*,
-               (s.occurred_at AT TIME ZONE t.tz) AS local_ts,
-               pr.id AS price_id,
-               CASE WHEN s.cost_pusd IS NOT NULL THEN s.cost_pusd::numeric
-                    WHEN pr.id IS NOT NULL THEN
-                        (s.input_tokens - s.cached_input_tokens)::numeric * pr.input_pusd
-                        + s.cached_input_tokens::numeric * pr.cached_input_pusd
-                        + s.output_tokens::numeric * pr.output_pusd
-                        + s.requests::numeric * pr.request_pusd
-                        + coalesce((SELECT sum(u.value::numeric * (pr.unit_pusd ->> u.key)::numeric)
-                                      FROM jsonb_each_text(s.units) u
-                                     WHERE pr.unit_pusd ? u.key), 0)
-                    ELSE 0 END AS cost,
-               CASE WHEN s.cost_pusd IS NOT NULL THEN 'event'
-                    WHEN pr.id IS NOT NULL THEN 'price'
-                    ELSE 'unpriced' END AS cost_source
-          FROM stage_events s
-          JOIN fresh f ON f.tenant_id = s.tenant_id AND f.event_id = s.event_id
-          JOIN tenants t ON t.id = s.tenant_id
-          LEFT JOIN LATERAL (
-                SELECT p.* FROM prices p
-                 WHERE p.provider = s.provider
-                   AND (p.model = s.model OR left(s.model, length(p.model) + 1) = p.model || '-')
-                   AND p.valid_from <= s.occurred_at
-                 ORDER BY length(p.model) DESC, p.valid_from DESC
-                 LIMIT 1) pr ON true
-    ), logged AS (
-        INSERT INTO events (occurred_at, tenant_id, event_id, user_id, api_key_id, provider,
-                            model, operation, source, type, input_tokens, cached_input_tokens,
-                            output_tokens, reasoning_tokens, requests, units, cost_pusd,
-                            cost_source, price_id, endpoint, method, status_code, latency_ms,
-                            workflow_id, execution_id, metadata, kafka_topic, kafka_partition,
-                            kafka_offset)
-        SELECT occurred_at, tenant_id, event_id, user_id, api_key_id, provider, model,
-               operation, source, type, input_tokens, cached_input_tokens, output_tokens,
-               reasoning_tokens, requests, units, cost, cost_source, price_id, endpoint, method,
-               status_code, latency_ms, workflow_id, execution_id, metadata, kafka_topic,
-               kafka_partition, kafka_offset
-          FROM priced
-        RETURNING 1
-    )
-    INSERT INTO stage_counted
-    SELECT occurred_at, tenant_id, user_id, api_key_id, provider, model, operation,
-           input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, requests, units,
-           cost, local_ts::date, date_trunc('month', local_ts)::date
-      FROM priced;
-    GET DIAGNOSTICS counted = ROW_COUNT;
-
-    SELECT count(*) - counted INTO duplicates FROM stage_events;
-
-    -- Rollups: every counted event adds to its tenant, user and key, for the
-    -- day and the month in the tenant's time zone. Rows are written in key
-    -- order so that concurrent workers cannot deadlock.
+    -- Rollups: one upsert per row the batch touched, in key order so that
+    -- concurrent workers cannot deadlock.
     INSERT INTO rollups AS r (tenant_id, subject_type, subject_id, period, period_start, events,
                               requests, input_tokens, cached_input_tokens, output_tokens,
                               reasoning_tokens, cost_pusd)
-    SELECT c.tenant_id, sub.kind, sub.id, per.kind,
-           CASE per.kind WHEN 'day' THEN c.day_start ELSE c.month_start END,
-           count(*), sum(c.requests), sum(c.input_tokens), sum(c.cached_input_tokens),
-           sum(c.output_tokens), sum(c.reasoning_tokens), sum(c.cost_pusd)
-      FROM stage_counted c
-     CROSS JOIN LATERAL (VALUES ('tenant', ''), ('user', c.user_id), ('key', c.api_key_id)) sub(kind, id)
-     CROSS JOIN (VALUES ('day'), ('month')) per(kind)
-     WHERE sub.id IS NOT NULL
-     GROUP BY 1, 2, 3, 4, 5
+    SELECT tenant_id, subject_type, subject_id, period, period_start, events, requests,
+           input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_pusd
+      FROM stage_rollups
      ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (tenant_id, subject_type, subject_id, period, period_start) DO UPDATE SET
         events = r.events + EXCLUDED.events,
@@ -217,29 +171,7 @@ BEGIN
                                        dim, name, events, requests, input_tokens,
                                        cached_input_tokens, output_tokens, reasoning_tokens,
                                        cost_pusd, quantity)
-    SELECT c.tenant_id, sub.kind, sub.id, per.kind,
-           CASE per.kind WHEN 'day' THEN c.day_start ELSE c.month_start END,
-           d.dim, d.name, count(*), sum(c.requests), sum(c.input_tokens),
-           sum(c.cached_input_tokens), sum(c.output_tokens), sum(c.reasoning_tokens),
-           sum(c.cost_pusd), sum(d.quantity)
-      FROM stage_counted c
-     CROSS JOIN LATERAL (VALUES ('tenant', ''), ('user', c.user_id), ('key', c.api_key_id)) sub(kind, id)
-     CROSS JOIN (VALUES ('day'), ('month')) per(kind)
-     CROSS JOIN LATERAL (
-            SELECT 'operation' AS dim, c.operation AS name, 0::numeric AS quantity
-            UNION ALL
-            -- By model and by unit for the tenant only (billing and the usage
-            -- API); users and keys get operations, which per-operation limits
-            -- need. This halves the rows a batch writes.
-            SELECT 'model', coalesce(nullif(c.provider, ''), 'unknown') || '/'
-                            || coalesce(nullif(c.model, ''), 'unknown'), 0
-             WHERE sub.kind = 'tenant'
-            UNION ALL
-            SELECT 'unit', u.key, u.value::numeric FROM jsonb_each_text(c.units) u
-             WHERE sub.kind = 'tenant'
-        ) d
-     WHERE sub.id IS NOT NULL
-     GROUP BY 1, 2, 3, 4, 5, 6, 7
+    SELECT * FROM stage_breakdown
      ORDER BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (tenant_id, subject_type, subject_id, period, period_start, dim, name) DO UPDATE SET
         events = r.events + EXCLUDED.events,
@@ -251,15 +183,19 @@ BEGIN
         cost_pusd = r.cost_pusd + EXCLUDED.cost_pusd,
         quantity = r.quantity + EXCLUDED.quantity;
 
+    -- Billing: name the changed rows for the usage.rollups publisher.
+    INSERT INTO rollup_outbox (tenant_ids, subject_types, subject_ids, periods, period_starts)
+    SELECT array_agg(tenant_id), array_agg(subject_type), array_agg(subject_id),
+           array_agg(period), array_agg(period_start)
+      FROM stage_rollups
+    HAVING count(*) > 0;
+
     -- Limits: compare the new totals of every subject the batch touched
     -- with the limits that apply to it, in this same transaction.
-    SELECT meter_evaluate(array_agg(x.tenant_id), array_agg(x.kind), array_agg(x.id))
+    SELECT coalesce(meter_evaluate(array_agg(x.tenant_id), array_agg(x.subject_type),
+                                   array_agg(x.subject_id)), 0)
       INTO crossings
-      FROM (SELECT DISTINCT c.tenant_id, sub.kind, sub.id
-              FROM stage_counted c
-             CROSS JOIN LATERAL (VALUES ('tenant', ''), ('user', c.user_id),
-                                        ('key', c.api_key_id)) sub(kind, id)
-             WHERE sub.id IS NOT NULL) x;
+      FROM (SELECT DISTINCT tenant_id, subject_type, subject_id FROM stage_rollups) x;
 
     INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, kafka_key, reason,
                                  detail, tenant_id, event_id, payload, payload_size)

@@ -140,6 +140,10 @@ test_init() {
 		die "cannot create topic $T_TOPIC"
 	"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$T_DLQ" 2 ||
 		die "cannot create topic $T_DLQ"
+	# Rollups for billing: each test its own topic.
+	export METER_TOPIC_ROLLUPS=$id.rollups
+	"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_ROLLUPS" 4 ||
+		die "cannot create topic $METER_TOPIC_ROLLUPS"
 	T_PARTITIONS=$partitions
 	say "$T_NAME: database $T_DB, topic $T_TOPIC ($partitions partitions), work dir $T_DIR"
 }

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # meterctl check --estimate-requests/--estimate-tokens/--remaining: libmeter
-# follows usage.rollups (records written here by hand in the contract's
-# format, as meterd's rollup publisher writes them) and answers with the
-# remaining amounts of the current day and month; an estimate that exceeds
-# them blocks (exit 3), one that fits does not (exit 0); the flag still
-# decides first; bad estimates are usage errors (exit 2).
+# follows usage.rollups and answers with the remaining amounts of the
+# current day and month; an estimate that exceeds them blocks (exit 3), one
+# that fits does not (exit 0); the flag still decides first; bad estimates
+# are usage errors (exit 2). First with records written by hand in the
+# contract's format (tighter user limits, closed records), then with the
+# records meterd's rollup publisher writes after counting real events.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
 
 limits_init 2
-export METER_TOPIC_ROLLUPS=$T_DB.rollups
-"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_ROLLUPS" 3 ||
-	die "cannot create $METER_TOPIC_ROLLUPS"
+[[ -n ${METER_TOPIC_ROLLUPS:-} ]] || die "test_init did not make a rollups topic"
 
 # The current day and month on the wall clock, UTC. The period bounds are a
 # day around now (the key's date is what orders periods, the bounds what
@@ -88,6 +87,38 @@ ctl check acme --remaining >"$T_DIR/flag.out" 2>&1 || rc=$?
 check_eq "a blocking flag with --remaining: exit" 3 "$rc"
 check "the flag's reason" grep -q 'blocked: requests per day limit of 50 reached' "$T_DIR/flag.out"
 check "nothing remains while it blocks" grep -Eq 'requests +0 remaining of 50' "$T_DIR/flag.out"
+
+# ---- with meterd's own records ------------------------------------------------
+# The free plan: 50 requests and 100,000 tokens a day, 500 and 1,000,000 a
+# month. 10 calls of 1,000 + 200 tokens leave 40 requests and 88,000 tokens
+# (the day is tighter than the month).
+meterd_start a
+wait_schema
+add_tenant e2e UTC
+NOW=$(utc_now)
+for i in $(seq 1 10); do
+	printf 'e2e\t%s\n' "$(event "e2e-$i" e2e "$NOW" '"user_id":"u-1","operation":"chat","input_tokens":1000,"output_tokens":200')"
+done >"$T_DIR/e2e.kv"
+produce_lines "$T_DIR/e2e.kv"
+wait_caught_up 60 || die "meterd did not count the events"
+wait_for "the rollup outbox is drained" 60 "SELECT count(*) = 0 FROM rollup_outbox" ||
+	die "the rollups were not published"
+rc=0
+ctl check e2e --user u-1 --remaining --json >"$T_DIR/e2e.json" 2>&1 || rc=$?
+check_eq "meterd's records: allowed" 0 "$rc"
+check_eq "remaining requests and tokens, from the tenant's day" "40 50 88000 100000 tenant/e2e day" \
+	"$("$PY" -c 'import json,sys
+r = json.load(open(sys.argv[1]))["remaining"]
+print(r["requests"]["remaining"], r["requests"]["limit"], r["tokens"]["remaining"],
+      r["tokens"]["limit"], r["tokens"]["subject"], r["tokens"]["period"])' "$T_DIR/e2e.json")"
+rc=0
+ctl check e2e --user u-1 --estimate-requests 40 --estimate-tokens 88000 >"$T_DIR/e2e-fit.out" 2>&1 || rc=$?
+check_eq "an estimate of exactly what remains: allowed" 0 "$rc"
+rc=0
+ctl check e2e --estimate-tokens 88001 >"$T_DIR/e2e-over.out" 2>&1 || rc=$?
+check_eq "one token more: blocked" 3 "$rc"
+meterd_stop a
+check_eq "meterd exit code" 0 "$MD_RC"
 
 for bad in "--estimate-tokens -5" "--estimate-requests x" "--estimate-tokens"; do
 	rc=0

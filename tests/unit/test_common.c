@@ -423,7 +423,7 @@ static void test_config_reference_lists_every_variable(void **state)
 	assert_non_null(strstr(text, "`METER_BATCH_MAX`"));
 	assert_non_null(strstr(text, "text\\|json"));
 	/* Which options a reload applies is part of the reference. */
-	assert_non_null(strstr(text, "| `METER_BATCH_MAX` | `--batch-max` | integer | `5000` | meterd | yes |"));
+	assert_non_null(strstr(text, "| `METER_BATCH_MAX` | `--batch-max` | integer | `50000` | meterd | yes |"));
 	assert_non_null(strstr(text, "| `METER_GROUP_ID` | `--group-id` | string | `meterd` | meterd | restart |"));
 	/* docs/CONFIG.md is generated from the same table: it must match. */
 	FILE *doc = fopen("docs/CONFIG.md", "r");

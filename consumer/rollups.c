@@ -1,0 +1,249 @@
+/* rollups.c - see rollups.h. */
+#include "rollups.h"
+
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+#include "num.h"
+
+#define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_rollup_publisher'))"
+#define OUTBOX_ROWS_PER_ROUND "20" /* batches per round (each names its rows) */
+#define CLOSE_MARGIN_MS (10 * 60 * 1000) /* after end + lateness, for batches in flight */
+
+struct rollpub {
+	pthread_t thread;
+	int started;
+	atomic_int stop;
+	rd_kafka_t *rk;
+	PGconn *conn;
+	int leader;
+	char url[CFG_STR_MAX];
+	char topic[256];
+	char grace[64];   /* interval text for meter_close_periods */
+	int64_t next_close;
+	atomic_uint_fast64_t published;
+	uint64_t dr_failed;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	struct rollpub *r = opaque;
+	if (m->err) {
+		r->dr_failed++;
+		log_warnx("rollup %.*s not delivered: %s", (int)m->key_len, (const char *)m->key,
+			  rd_kafka_err2str(m->err));
+	}
+}
+
+static void drop_conn(struct rollpub *r, const char *why)
+{
+	if (r->leader)
+		log_warnx("rollup publisher stepping down: %s", why);
+	if (r->conn)
+		PQfinish(r->conn);
+	r->conn = NULL;
+	r->leader = 0;
+}
+
+static int become_leader(struct rollpub *r, char *errstr, size_t errstr_size)
+{
+	if (!r->conn) {
+		r->conn = db_connect(r->url, "meterd-rollups", errstr, errstr_size);
+		if (!r->conn)
+			return 0;
+	}
+	PGresult *res = db_query(r->conn, LOCK_SQL, 0, NULL, errstr, errstr_size, NULL);
+	if (!res)
+		return 0;
+	r->leader = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't';
+	PQclear(res);
+	if (r->leader)
+		log_info("this process is now the rollup publisher (%s)", r->topic);
+	return r->leader;
+}
+
+/* Publish one round: the records of the oldest outbox rows. Returns the
+ * number of records published, 0 when the outbox is empty, -1 on error. */
+static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
+{
+	PGresult *res = db_query(r->conn,
+				 "SELECT max(id) FROM (SELECT id FROM rollup_outbox ORDER BY id"
+				 " LIMIT " OUTBOX_ROWS_PER_ROUND ") x",
+				 0, NULL, errstr, errstr_size, NULL);
+	if (!res)
+		return -1;
+	char upto[32];
+	snprintf(upto, sizeof(upto), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (!*upto)
+		return 0;
+	const char *params[1] = {upto};
+	res = db_query(r->conn, "SELECT key, value FROM meter_rollup_records($1)", 1, params,
+		       errstr, errstr_size, NULL);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	uint64_t failed_before = r->dr_failed;
+	for (int i = 0; i < n; i++) {
+		const char *key = PQgetvalue(res, i, 0);
+		const char *value = PQgetvalue(res, i, 1);
+		rd_kafka_resp_err_t err;
+		int64_t give_up = clock_mono_ms() + 10000;
+		do {
+			err = rd_kafka_producev(r->rk, RD_KAFKA_V_TOPIC(r->topic),
+						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+						RD_KAFKA_V_KEY((void *)key, strlen(key)),
+						RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+						RD_KAFKA_V_END);
+			if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				rd_kafka_poll(r->rk, 50);
+		} while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && clock_mono_ms() < give_up &&
+			 !atomic_load(&r->stop));
+		if (err) {
+			snprintf(errstr, errstr_size, "cannot queue rollup %s: %s", key,
+				 rd_kafka_err2str(err));
+			PQclear(res);
+			rd_kafka_flush(r->rk, 1000);
+			return -1;
+		}
+	}
+	PQclear(res);
+	/* Acknowledged before the outbox forgets them. */
+	rd_kafka_flush(r->rk, 30000);
+	if (rd_kafka_outq_len(r->rk) > 0 || r->dr_failed != failed_before) {
+		snprintf(errstr, errstr_size,
+			 "the broker did not acknowledge %d rollup record(s); they stay in the outbox",
+			 n);
+		return -1;
+	}
+	res = db_query(r->conn, "DELETE FROM rollup_outbox WHERE id <= $1", 1, params, errstr,
+		       errstr_size, NULL);
+	if (!res)
+		return -1; /* published, not forgotten: published again later */
+	PQclear(res);
+	atomic_fetch_add(&r->published, (uint64_t)n);
+	log_debug("published %d rollup record(s) on %s", n, r->topic);
+	return n ? n : 1;
+}
+
+static void *run(void *arg)
+{
+	struct rollpub *r = arg;
+	char err[1024];
+	int64_t backoff = 0;
+	while (!atomic_load(&r->stop)) {
+		if (!r->leader && !become_leader(r, err, sizeof(err))) {
+			if (!r->conn || db_broken(r->conn))
+				drop_conn(r, err);
+			backoff = backoff ? (backoff * 2 > 10000 ? 10000 : backoff * 2) : 500;
+			for (int64_t t = 0; t < backoff && !atomic_load(&r->stop); t += 100)
+				usleep(100000);
+			continue;
+		}
+		backoff = 0;
+		int64_t now = clock_mono_ms();
+		if (now >= r->next_close) {
+			r->next_close = now + 10000;
+			const char *params[1] = {r->grace};
+			PGresult *res = db_query(r->conn, "SELECT meter_close_periods($1::interval)",
+						 1, params, err, sizeof(err), NULL);
+			if (!res) {
+				log_warnx("rollup publisher: %s", err);
+				drop_conn(r, err);
+				continue;
+			}
+			if (*PQgetvalue(res, 0, 0) != '0')
+				log_info("periods ended: %s rollup(s) closed", PQgetvalue(res, 0, 0));
+			PQclear(res);
+		}
+		int n;
+		while ((n = drain_round(r, err, sizeof(err))) > 0 && !atomic_load(&r->stop))
+			;
+		if (n < 0) {
+			log_warnx("rollup publisher: %s", err);
+			if (db_broken(r->conn))
+				drop_conn(r, err);
+		}
+		rd_kafka_poll(r->rk, 0);
+		for (int t = 0; t < 10 && !atomic_load(&r->stop); t++)
+			usleep(100000); /* a round a second: coalesces many batches */
+	}
+	return NULL;
+}
+
+struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size_t errstr_size)
+{
+	struct rollpub *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	snprintf(r->url, sizeof(r->url), "%s", cfg->database_url);
+	snprintf(r->topic, sizeof(r->topic), "%s", cfg->topic_rollups);
+	snprintf(r->grace, sizeof(r->grace), "%" PRId64 " milliseconds",
+		 cfg->max_lateness_ms + CLOSE_MARGIN_MS);
+	rd_kafka_conf_t *conf = kfk_conf_new(cfg, errstr, errstr_size);
+	if (!conf)
+		goto fail;
+	/* Many records per round: batch them, compressed. */
+	if (kfk_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "linger.ms", "20", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "compression.type", "lz4", errstr, errstr_size) != 0 ||
+	    kfk_set(conf, "client.id", "meterd-rollups", errstr, errstr_size) != 0 ||
+	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(conf);
+		goto fail;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_opaque(conf, r);
+	char err[512];
+	r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!r->rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "cannot create the rollup producer: %s", err);
+		goto fail;
+	}
+	if (pthread_create(&r->thread, NULL, run, r) != 0) {
+		snprintf(errstr, errstr_size, "cannot start the rollup publisher thread");
+		goto fail;
+	}
+	r->started = 1;
+	return r;
+fail:
+	rollpub_stop(r);
+	return NULL;
+}
+
+void rollpub_stop(struct rollpub *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stop, 1);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	if (r->rk) {
+		rd_kafka_flush(r->rk, 5000);
+		rd_kafka_destroy(r->rk);
+	}
+	if (r->conn)
+		PQfinish(r->conn);
+	free(r);
+}
+
+uint64_t rollpub_published(const struct rollpub *r)
+{
+	return atomic_load(&((struct rollpub *)r)->published);
+}

@@ -1,0 +1,145 @@
+-- The usage.rollups records (repeatable: re-applied whenever this file
+-- changes). See sql/008_rollup_outbox.sql and consumer/rollups.c.
+
+-- Key of a rollup record: tenant/acme/month/2026-11, user/acme/u-1/day/2026-11-23.
+CREATE OR REPLACE FUNCTION meter_rollup_key(p_tenant text, p_type text, p_id text, p_period text,
+                                            p_start date)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT meter_subject(p_type, p_tenant, p_id) || '/' || p_period || '/'
+           || to_char(p_start, CASE p_period WHEN 'month' THEN 'YYYY-MM' ELSE 'YYYY-MM-DD' END)
+$$;
+
+-- The records for the outbox rows with id <= p_upto: one per distinct key,
+-- with the row's current totals, the limits that apply to the subject in
+-- that period (used counts from the last reset; billing totals never reset)
+-- and whether a crossing blocks it. A key named by a closed outbox row gets
+-- type "closed".
+CREATE OR REPLACE FUNCTION meter_rollup_records(p_upto bigint)
+RETURNS TABLE (key text, value text)
+LANGUAGE sql STABLE AS $$
+    WITH keys AS (
+        SELECT u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start,
+               bool_or(o.closed) AS closed
+          FROM rollup_outbox o
+         CROSS JOIN LATERAL unnest(o.tenant_ids, o.subject_types, o.subject_ids, o.periods,
+                                   o.period_starts)
+                            AS u(tenant_id, subject_type, subject_id, period, period_start)
+         WHERE o.id <= p_upto
+         GROUP BY 1, 2, 3, 4, 5
+    ), pv AS (SELECT coalesce(max(id), 0) AS v FROM prices)
+    SELECT meter_rollup_key(r.tenant_id, r.subject_type, r.subject_id, r.period, r.period_start),
+           jsonb_build_object(
+               'type', CASE WHEN k.closed THEN 'closed' ELSE 'rollup' END,
+               'subject', meter_subject(r.subject_type, r.tenant_id, r.subject_id),
+               'tenant_id', r.tenant_id,
+               'subject_type', r.subject_type,
+               'subject_id', r.subject_id,
+               'period', r.period,
+               'period_start', r.period_start,
+               'tz', t.tz,
+               'starts_at', to_char(r.period_start::timestamp AT TIME ZONE t.tz AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               'ends_at', to_char(meter_period_end(t.tz, r.period, r.period_start) AT TIME ZONE 'UTC',
+                                  'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               'events', r.events,
+               'requests', r.requests,
+               'input_tokens', r.input_tokens,
+               'cached_input_tokens', r.cached_input_tokens,
+               'output_tokens', r.output_tokens,
+               'reasoning_tokens', r.reasoning_tokens,
+               'tokens', r.input_tokens + r.output_tokens,
+               'cost_pusd', r.cost_pusd::text,
+               'cost_usd', meter_pusd_to_usd(r.cost_pusd),
+               'limits', coalesce(l.limits, '{}'::jsonb),
+               'blocked', EXISTS (SELECT 1 FROM blocks b
+                                   WHERE b.tenant_id = r.tenant_id
+                                     AND b.subject_type = r.subject_type
+                                     AND b.subject_id = r.subject_id AND b.period = r.period
+                                     AND b.period_start = r.period_start
+                                     AND b.cleared_at IS NULL),
+               'price_version', pv.v,
+               'updated_at', to_char(r.updated_at AT TIME ZONE 'UTC',
+                                     'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text
+      FROM keys k
+      JOIN rollups r USING (tenant_id, subject_type, subject_id, period, period_start)
+      JOIN tenants t ON t.id = r.tenant_id
+     CROSS JOIN pv
+      -- Per record, one index probe per row (the planner cannot know how
+      -- many keys the arrays hold: joins against sets would be guesses).
+      -- Limits are looked up only for subjects that can have any: plans
+      -- usually limit tenants, not each user and key, so most records skip
+      -- the function calls (the gate is a one-time filter).
+      LEFT JOIN LATERAL (
+            SELECT jsonb_object_agg(e.metric, jsonb_build_object(
+                       'limit', e.limit_value::text,
+                       'used', x.used::text,
+                       'remaining', CASE WHEN e.limit_value IS NULL THEN NULL
+                                         ELSE greatest(e.limit_value - x.used, 0)::text END))
+                   AS limits
+              FROM meter_effective_limits(r.tenant_id, r.subject_type, r.subject_id) e
+             -- used: the same arithmetic as meter_evaluate() (totals minus
+             -- the last reset's baseline), inline: a function call per limit
+             -- cost ~2 ms here.
+             CROSS JOIN LATERAL (
+                    SELECT greatest(
+                        coalesce(meter_metric_amount(e.metric, r.requests,
+                                                     r.input_tokens + r.output_tokens,
+                                                     r.cost_pusd,
+                                                     (SELECT b.requests FROM rollup_breakdown b
+                                                       WHERE e.metric LIKE 'op:%'
+                                                         AND b.tenant_id = r.tenant_id
+                                                         AND b.subject_type = r.subject_type
+                                                         AND b.subject_id = r.subject_id
+                                                         AND b.period = r.period
+                                                         AND b.period_start = r.period_start
+                                                         AND b.dim = 'operation'
+                                                         AND b.name = substr(e.metric, 4))), 0)
+                        - coalesce((SELECT meter_metric_amount(e.metric, rs.requests, rs.tokens,
+                                                               rs.cost_pusd,
+                                                               (rs.operations ->> substr(e.metric, 4))::bigint)
+                                      FROM usage_resets rs
+                                     WHERE rs.tenant_id = r.tenant_id
+                                       AND rs.subject_type = r.subject_type
+                                       AND rs.subject_id = r.subject_id
+                                       AND rs.period = r.period
+                                       AND rs.period_start = r.period_start
+                                     ORDER BY rs.id DESC LIMIT 1), 0), 0) AS used) x
+             WHERE e.period = r.period
+               AND (EXISTS (SELECT 1 FROM plan_limits pl
+                             WHERE pl.plan_id = meter_effective_plan(t.plan_id, t.plan_expires_at)
+                               AND pl.subject_type = r.subject_type AND pl.period = r.period)
+                    OR EXISTS (SELECT 1 FROM tenant_limits tl
+                                WHERE tl.tenant_id = r.tenant_id
+                                  AND tl.subject_type = r.subject_type
+                                  AND tl.period = r.period))) l ON true
+$$;
+
+-- Queue the final record of every rollup whose period ended more than
+-- p_grace ago (the lateness bound plus a margin: no event can change it
+-- any more). Returns how many were closed.
+CREATE OR REPLACE FUNCTION meter_close_periods(p_grace interval) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH due AS (
+        UPDATE rollups r SET closed_at = now()
+          FROM tenants t
+         WHERE r.closed_at IS NULL AND t.id = r.tenant_id
+           -- Index-friendly bound first: every zone's date is within a day
+           -- of UTC's.
+           AND r.period_start < (meter_now() - p_grace)::date
+           AND meter_period_end(t.tz, r.period, r.period_start) + p_grace <= meter_now()
+        RETURNING r.tenant_id, r.subject_type, r.subject_id, r.period, r.period_start
+    ), queued AS (
+        INSERT INTO rollup_outbox (tenant_ids, subject_types, subject_ids, periods,
+                                   period_starts, closed)
+        SELECT array_agg(tenant_id), array_agg(subject_type), array_agg(subject_id),
+               array_agg(period), array_agg(period_start), true
+          FROM due
+        HAVING count(*) > 0
+        RETURNING cardinality(tenant_ids) AS n
+    )
+    SELECT coalesce(sum(queued.n), 0) INTO n FROM queued;
+    RETURN n;
+END $$;

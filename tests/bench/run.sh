@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - the benchmark behind `make bench` (call after `make all`).
+#
+# On one machine, against a durable throwaway PostgreSQL (fsync and
+# synchronous_commit on) and the mock Kafka cluster (dev/env.sh):
+#   1. meterd catch-up: drain a pre-filled backlog of CATCHUP_EVENTS events
+#      (REPS runs, median reported), with worker CPU per 1,000 events and
+#      peak RSS;
+#   2. meterd live: the generator produces LIVE_EVENTS as fast as it can while
+#      meterd consumes (same machine);
+#   3. latency at half of the catch-up rate for LATENCY_SECONDS: produce ->
+#      rollup committed (from commit timestamps) and crossing -> flag on
+#      usage.limits (PROBES tenants crossing their daily limit);
+#   4. the naive design (tests/bench/naive.c: one round trip per event) on a
+#      backlog of NAIVE_EVENTS from the same generator.
+# Rates are counted from the database: events stored / (last commit - first
+# batch start). The last line is one line of JSON for scripts.
+#
+# Environment: REPS (3), CATCHUP_EVENTS (1000000), LIVE_EVENTS (300000),
+# LATENCY_SECONDS (30), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (64),
+# PROBES (100), BATCH_MAX (meterd's default when unset).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+REPS=${REPS:-3}
+CATCHUP_EVENTS=${CATCHUP_EVENTS:-1000000}
+LIVE_EVENTS=${LIVE_EVENTS:-300000}
+LATENCY_SECONDS=${LATENCY_SECONDS:-30}
+NAIVE_EVENTS=${NAIVE_EVENTS:-100000}
+TENANTS=${TENANTS:-10000}
+PARTS=${PARTS:-64} # the mock broker keeps ~5 MB per partition
+PROBES=${PROBES:-100}
+B=${B:-build}
+LOADGEN=$ROOT/$B/bench/loadgen
+say() { echo "bench: $*" >&2; }
+
+WORK=$(mktemp -d /tmp/meter-bench.XXXXXX)
+chmod 755 "$WORK"
+DIR=$WORK/env # dev/env.sh's directory; logs go to $WORK
+MPID=
+cleanup() {
+	[[ -n $MPID ]] && kill -TERM "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+	"$ROOT/dev/env.sh" stop "$DIR" >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+say "starting a durable PostgreSQL and the mock Kafka cluster in $DIR"
+eval "$("$ROOT/dev/env.sh" start "$DIR" --durable 2>"$WORK/env.err")" ||
+	{ cat "$WORK/env.err" >&2; exit 1; }
+N=0
+
+# fresh_db NAME: a database with the schema and the bench tenants: TENANTS
+# tenants (plans starter/pro/enterprise, five zones) and PROBES probe
+# tenants on the free plan (50 requests a day).
+fresh_db() {
+	local db=$1
+	psql -XAtq -c "CREATE DATABASE $db"
+	local url="postgresql://$PGUSER@$PGHOST:$PGPORT/$db"
+	METER_DATABASE_URL=$url "$ROOT/$B/meterctl" migrate >/dev/null
+	psql -XAtq "$url" -c "
+	  INSERT INTO tenants (id, plan_id, tz)
+	  SELECT 't' || lpad(i::text, 5, '0'),
+	         (ARRAY['starter','pro','pro','enterprise'])[1 + i % 4],
+	         (ARRAY['UTC','America/New_York','Europe/Madrid','Asia/Kathmandu',
+	                'America/Argentina/Buenos_Aires'])[1 + i % 5]
+	    FROM generate_series(0, $TENANTS - 1) i;
+	  INSERT INTO tenants (id, plan_id) SELECT 'probe-' || i, 'free' FROM generate_series(0, $PROBES - 1) i;"
+	echo "$url"
+}
+
+topic() {
+	"$ROOT/dev/env.sh" kafka-ctl "$DIR" create-topic "$1" "$PARTS" >/dev/null
+}
+
+start_meterd() { # URL TOPIC
+	METER_DATABASE_URL=$1 METER_TOPIC_EVENTS=$2 METER_GROUP_ID=$2 \
+		${BATCH_MAX:+METER_BATCH_MAX=$BATCH_MAX} \
+		"$ROOT/$B/meterd" >"$WORK/$2.log" 2>&1 &
+	MPID=$!
+}
+
+stop_meterd() {
+	kill -TERM "$MPID" 2>/dev/null || true
+	wait "$MPID" 2>/dev/null || true
+	MPID=
+}
+
+wait_offsets() { # URL WANT
+	until [[ $(psql -XAtq "$1" -c "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets") -ge $2 ]]; do
+		kill -0 "$MPID" 2>/dev/null || { say "meterd died"; tail -5 "$WORK"/*.log >&2; exit 1; }
+		sleep 0.2
+	done
+}
+
+# counted events/s: events / (last commit - first batch start)
+rate_of() {
+	psql -XAtq "$1" -c "SELECT round(count(*) / greatest(extract(epoch FROM
+	    max(pg_xact_commit_timestamp(xmin)) - min(received_at)), 0.001)) FROM events"
+}
+
+json_field() { # JSON NAME
+	sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# 1. catch-up
+rates=() cpus=() rsss=()
+for rep in $(seq 1 "$REPS"); do
+	N=$((N + 1)); name=bench_c$N
+	url=$(fresh_db "$name"); topic "$name"
+	say "catch-up $rep/$REPS: producing $CATCHUP_EVENTS events"
+	out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" --events "$CATCHUP_EVENTS" \
+		--tenants "$TENANTS" --seed "$rep" --id-prefix "$name")
+	total=$(json_field "$out" sent)
+	start_meterd "$url" "$name"
+	wait_offsets "$url" "$total"
+	read -r _ _ _ _ _ _ _ _ _ _ _ _ _ ut st _ <"/proc/$MPID/stat"
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
+	stop_meterd
+	r=$(rate_of "$url")
+	counted=$(psql -XAtq "$url" -c "SELECT count(*) FROM events")
+	cpu=$(awk -v t=$((ut + st)) -v hz="$(getconf CLK_TCK)" -v n="$counted" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}')
+	say "catch-up $rep: $counted counted at $r events/s; CPU ${cpu} ms per 1,000 events; peak RSS $((hwm / 1024)) MB"
+	rates+=("$r") cpus+=("$cpu") rsss+=("$((hwm / 1024))")
+	psql -XAtq -c "DROP DATABASE $name"
+done
+catchup=$(printf '%s\n' "${rates[@]}" | median)
+cpu=$(printf '%s\n' "${cpus[@]}" | median)
+rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
+
+# 2. live, as fast as the generator goes
+N=$((N + 1)); name=bench_l$N
+url=$(fresh_db "$name"); topic "$name"
+start_meterd "$url" "$name"
+until grep -q "assigned" "$WORK/$name.log"; do sleep 0.2; done
+say "live: producing $LIVE_EVENTS events while meterd consumes"
+out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" --events "$LIVE_EVENTS" \
+	--tenants "$TENANTS" --seed 11 --id-prefix "$name")
+wait_offsets "$url" "$(json_field "$out" sent)"
+stop_meterd
+live=$(rate_of "$url")
+say "live: $live events/s"
+psql -XAtq -c "DROP DATABASE $name"
+
+# 3. latency at half the catch-up rate
+half=$((catchup / 2))
+N=$((N + 1)); name=bench_h$N
+url=$(fresh_db "$name"); topic "$name"
+"$ROOT/dev/env.sh" kafka-ctl "$DIR" create-topic usage.limits 8 >/dev/null 2>&1 || true
+start_meterd "$url" "$name"
+until grep -q "assigned" "$WORK/$name.log"; do sleep 0.2; done
+say "latency: $half events/s for $LATENCY_SECONDS s, $PROBES tenants crossing their limit"
+out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" \
+	--events $((half * LATENCY_SECONDS)) --rate "$half" --tenants "$TENANTS" --seed 12 \
+	--id-prefix "$name" --probes "$PROBES" --probe-limit 50 --flag-topic usage.limits)
+wait_offsets "$url" "$(json_field "$out" sent)"
+stop_meterd
+read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
+  SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)), round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l))
+    FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l FROM events) x")
+f50=$(json_field "$out" flag_p50_ms) f99=$(json_field "$out" flag_p99_ms)
+say "latency: produce -> committed p50 $c50 ms, p99 $c99 ms; crossing -> flag p50 $f50 ms, p99 $f99 ms ($(json_field "$out" flags) flags, $(json_field "$out" flags_missing) missing)"
+psql -XAtq -c "DROP DATABASE $name"
+
+# 4. the naive design
+N=$((N + 1)); name=bench_n$N
+psql -XAtq -c "CREATE DATABASE $name"
+url="postgresql://$PGUSER@$PGHOST:$PGPORT/$name"
+psql -XAtq "$url" -f "$ROOT/tests/bench/naive.sql" >/dev/null
+psql -XAtq "$url" -c "INSERT INTO naive_tenants (id, plan_id)
+  SELECT 't' || lpad(i::text, 5, '0'), (ARRAY['starter','pro','pro','enterprise'])[1 + i % 4]
+    FROM generate_series(0, $TENANTS - 1) i"
+topic "$name"
+out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" --events "$NAIVE_EVENTS" \
+	--tenants "$TENANTS" --seed 1 --id-prefix "$name")
+want=$(( $(json_field "$out" valid) + $(json_field "$out" duplicates) ))
+say "naive: draining $NAIVE_EVENTS events, one round trip each"
+"$ROOT/$B/bench/naive" --brokers "$METER_KAFKA_BROKERS" --topic "$name" --group "$name" \
+	--database "$url" --expect "$(json_field "$out" sent)" >/dev/null &
+NPID=$!
+t0=
+while :; do
+	n=$(psql -XAtq "$url" -c "SELECT coalesce(sum(requests), 0) FROM naive_usage")
+	now=$(date +%s.%N)
+	[[ -z $t0 && $n -gt 0 ]] && t0=$now n0=$n
+	[[ $n -ge $want ]] && break
+	kill -0 $NPID 2>/dev/null || break
+	sleep 0.2
+done
+wait $NPID || true
+naive=$(awk -v n="$((n - n0))" -v a="$t0" -v b="$now" 'BEGIN {printf "%d", n / (b - a)}')
+say "naive: $naive events/s"
+
+ratio=$(awk -v a="$catchup" -v b="$naive" 'BEGIN {printf "%.1f", a / b}')
+cat <<EOF
+
+meterd catch-up   $catchup events/s (median of $REPS: ${rates[*]}; backlog $CATCHUP_EVENTS events, $PARTS partitions)
+meterd live       $live events/s (generator, broker and meterd on one machine)
+naive design      $naive events/s (one round trip per event)
+ratio             $ratio x
+produce->commit   p50 $c50 ms, p99 $c99 ms at $half events/s
+crossing->flag    p50 $f50 ms, p99 $f99 ms
+worker CPU        $cpu ms per 1,000 events (catch-up)
+peak RSS          $rss MB
+machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+EOF
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"rss_peak_mb\":$rss}"
