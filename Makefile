@@ -11,7 +11,7 @@ CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
 	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Iapi -I/usr/include/postgresql
-LDLIBS := -lrdkafka -lpq -ljansson -lpthread -lm
+LDLIBS := -lrdkafka -lpq -ljansson -lsystemd -lpthread -lm
 
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

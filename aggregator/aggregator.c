@@ -124,9 +124,7 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 	snprintf(a->group_id, sizeof(a->group_id), "%s", cfg->group_id);
 	snprintf(a->topic, sizeof(a->topic), "%s", topic);
 	snprintf(a->default_plan, sizeof(a->default_plan), "%s", cfg->default_plan);
-	a->lim.max_bytes = (size_t)cfg->max_event_bytes;
-	a->lim.max_lateness_us = cfg->max_lateness_ms * 1000;
-	a->lim.max_future_us = cfg->max_future_ms * 1000;
+	agg_reconfigure(a, cfg);
 	buf_init(&a->copybuf, 0);
 	strmap_init(&a->tenants);
 	a->prices = prc_new();
@@ -137,6 +135,13 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 		return NULL;
 	}
 	return a;
+}
+
+void agg_reconfigure(struct agg *a, const struct meter_config *cfg)
+{
+	a->lim.max_bytes = (size_t)cfg->max_event_bytes;
+	a->lim.max_lateness_us = cfg->max_lateness_ms * 1000;
+	a->lim.max_future_us = cfg->max_future_ms * 1000;
 }
 
 /* ---- the batch arena -------------------------------------------------------- */

@@ -62,6 +62,10 @@ struct agg_reject {
 /* Create an aggregator for topic (borrowed config values are copied).
  * Does not connect; call agg_connect(). NULL on allocation failure. */
 struct agg *agg_new(const struct meter_config *cfg, const char *topic);
+/* Take the limits of cfg (event size, lateness and future bounds) for the
+ * messages added from now on (a reload changes only the reloadable ones in
+ * cfg). cfg is borrowed. */
+void agg_reconfigure(struct agg *a, const struct meter_config *cfg);
 /* agg_destroy(NULL) is a no-op; closes the connection. */
 void agg_destroy(struct agg *a);
 

@@ -1,6 +1,8 @@
 /* config.c - see config.h. */
 #include "config.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +24,30 @@ struct cfg_opt {
 	const char *choices; /* for enums: "a|b|c" */
 	unsigned progs;
 	const char *desc;
+	int reload;         /* a reload (SIGHUP) applies a new value */
 };
 
 #define OFF(f) offsetof(struct meter_config, f)
 #define SZ(f) sizeof(((struct meter_config *)0)->f)
-#define STR(n, e, d, f, p, desc) {n, e, CFG_T_STR, d, OFF(f), SZ(f), 0, 0, NULL, p, desc}
-#define INT(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_INT, d, OFF(f), 0, lo, hi, NULL, p, desc}
-#define DUR(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_DURATION, d, OFF(f), 0, lo, hi, NULL, p, desc}
-#define BOOL(n, e, d, f, p, desc) {n, e, CFG_T_BOOL, d, OFF(f), 0, 0, 1, NULL, p, desc}
-#define ENUM(n, e, d, f, ch, p, desc) {n, e, CFG_T_ENUM, d, OFF(f), SZ(f), 0, 0, ch, p, desc}
+#define STR(n, e, d, f, p, desc) {n, e, CFG_T_STR, d, OFF(f), SZ(f), 0, 0, NULL, p, desc, 0}
+#define INT(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_INT, d, OFF(f), 0, lo, hi, NULL, p, desc, 0}
+#define DUR(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_DURATION, d, OFF(f), 0, lo, hi, NULL, p, desc, 0}
+#define BOOL(n, e, d, f, p, desc) {n, e, CFG_T_BOOL, d, OFF(f), 0, 0, 1, NULL, p, desc, 0}
+#define ENUM(n, e, d, f, ch, p, desc) {n, e, CFG_T_ENUM, d, OFF(f), SZ(f), 0, 0, ch, p, desc, 0}
+/* The same, for options a reload (SIGHUP) applies to a running daemon. */
+#define R_STR(n, e, d, f, p, desc) {n, e, CFG_T_STR, d, OFF(f), SZ(f), 0, 0, NULL, p, desc, 1}
+#define R_INT(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_INT, d, OFF(f), 0, lo, hi, NULL, p, desc, 1}
+#define R_DUR(n, e, d, f, lo, hi, p, desc) {n, e, CFG_T_DURATION, d, OFF(f), 0, lo, hi, NULL, p, desc, 1}
+#define R_ENUM(n, e, d, f, ch, p, desc) {n, e, CFG_T_ENUM, d, OFF(f), SZ(f), 0, 0, ch, p, desc, 1}
+
+#define CONFIG_ENV "METER_CONFIG_FILE"
+#define CONFIG_FILE_MAX (1 << 20)
 
 static const struct cfg_opt opts[] = {
+	STR("config", CONFIG_ENV, "", config_file, CFG_ALL,
+	    "File of METER_*=VALUE lines (systemd EnvironmentFile syntax) read first: the "
+	    "environment and flags override it. SIGHUP makes meterd and meter-notifier read it "
+	    "again."),
 	STR("kafka-brokers", "METER_KAFKA_BROKERS", "localhost:9092", kafka_brokers,
 	    CFG_METERD | CFG_CTL, "Kafka bootstrap servers (host:port,...)."),
 	STR("database-url", "METER_DATABASE_URL", "", database_url, CFG_ALL,
@@ -45,18 +60,22 @@ static const struct cfg_opt opts[] = {
 	    "Dead-letter topic for rejected events (reason in headers)."),
 	STR("topic-limits", "METER_TOPIC_LIMITS", "usage.limits", topic_limits,
 	    CFG_METERD | CFG_CTL, "Topic of over-limit flags (key = subject)."),
-	STR("topic-rollups", "METER_TOPIC_ROLLUPS", "usage.rollups", topic_rollups, CFG_METERD,
+	STR("topic-rollups", "METER_TOPIC_ROLLUPS", "usage.rollups", topic_rollups,
+	    CFG_METERD | CFG_CTL,
 	    "Topic of rollups for billing (key = subject and period)."),
-	INT("batch-max", "METER_BATCH_MAX", "50000", batch_max, 1, 1000000, CFG_METERD,
+	R_INT("batch-max", "METER_BATCH_MAX", "50000", batch_max, 1, 1000000, CFG_METERD,
 	    "Most messages in one batch (one database transaction)."),
-	DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
+	R_DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
 	    "Longest time to wait while filling a batch; up to ten times longer while"
 	    " the partitions hold a backlog (catching up)."),
-	INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
+	R_INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
 	    CFG_METERD, "Events larger than this are rejected (too_large)."),
+	/* Not reloadable: the rollup publisher closes a period at its end plus
+	 * this bound; a larger bound at run time would count events into
+	 * periods already closed for billing. */
 	DUR("max-lateness", "METER_MAX_LATENESS", "72h", max_lateness_ms, 0, 366LL * 86400000 * 20,
 	    CFG_METERD, "Events older than this are rejected (too_late)."),
-	DUR("max-future", "METER_MAX_FUTURE", "5m", max_future_ms, 0, 86400000LL * 7, CFG_METERD,
+	R_DUR("max-future", "METER_MAX_FUTURE", "5m", max_future_ms, 0, 86400000LL * 7, CFG_METERD,
 	    "Events this far ahead of the clock are rejected (time_in_future)."),
 	STR("default-plan", "METER_DEFAULT_PLAN", "free", default_plan, CFG_METERD | CFG_CTL,
 	    "Plan given to tenants whose events arrive before they are added."),
@@ -69,11 +88,11 @@ static const struct cfg_opt opts[] = {
 	    "nothing; meter-api serves on 127.0.0.1:8080."),
 	INT("api-threads", "METER_API_THREADS", "4", api_threads, 1, 64, CFG_API,
 	    "meter-api: threads answering requests, each with its own database connection."),
-	ENUM("log-format", "METER_LOG_FORMAT", "text", log_format, "text|json", CFG_ALL,
+	R_ENUM("log-format", "METER_LOG_FORMAT", "text", log_format, "text|json", CFG_ALL,
 	     "Log record format on stderr."),
-	ENUM("log-level", "METER_LOG_LEVEL", "info", log_level, "debug|info|warn|error", CFG_ALL,
+	R_ENUM("log-level", "METER_LOG_LEVEL", "info", log_level, "debug|info|warn|error", CFG_ALL,
 	     "Least severe level logged."),
-	DUR("shutdown-grace", "METER_SHUTDOWN_GRACE", "30s", shutdown_grace_ms, 0, 3600000,
+	R_DUR("shutdown-grace", "METER_SHUTDOWN_GRACE", "30s", shutdown_grace_ms, 0, 3600000,
 	    CFG_METERD | CFG_NOTIFIER, "On SIGTERM, time allowed to finish the batch and flush."),
 	STR("smtp-url", "METER_SMTP_URL", "", smtp_url, CFG_NOTIFIER,
 	    "SMTP server for email notifications: smtp://host:port or smtps://host:port; "
@@ -89,21 +108,21 @@ static const struct cfg_opt opts[] = {
 	     CFG_NOTIFIER,
 	     "STARTTLS on smtp://: use it when offered, require it, or never (smtps:// is TLS "
 	     "from the start)."),
-	DUR("smtp-timeout", "METER_SMTP_TIMEOUT", "30s", smtp_timeout_ms, 100, 600000,
+	R_DUR("smtp-timeout", "METER_SMTP_TIMEOUT", "30s", smtp_timeout_ms, 100, 600000,
 	    CFG_NOTIFIER, "Longest time for one email delivery."),
 	BOOL("webhook-allow-private", "METER_WEBHOOK_ALLOW_PRIVATE", "false",
 	     webhook_allow_private, CFG_NOTIFIER,
 	     "Allow webhooks to loopback, private, link-local and metadata addresses (the "
 	     "connected IP is checked; off: refused)."),
-	DUR("webhook-timeout", "METER_WEBHOOK_TIMEOUT", "15s", webhook_timeout_ms, 100, 300000,
+	R_DUR("webhook-timeout", "METER_WEBHOOK_TIMEOUT", "15s", webhook_timeout_ms, 100, 300000,
 	    CFG_NOTIFIER, "Longest time for one webhook delivery (connect to last byte)."),
-	INT("notify-concurrency", "METER_NOTIFY_CONCURRENCY", "32", notify_concurrency, 1, 1000,
+	R_INT("notify-concurrency", "METER_NOTIFY_CONCURRENCY", "32", notify_concurrency, 1, 1000,
 	    CFG_NOTIFIER, "Deliveries in flight at once per notifier."),
-	STR("notify-retry-schedule", "METER_NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,24h",
+	R_STR("notify-retry-schedule", "METER_NOTIFY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,24h",
 	    notify_retry_schedule, CFG_NOTIFIER,
 	    "Delays before each retry (+-20 % jitter, at least a Retry-After); after the last, "
 	    "dead. Empty: no retries."),
-	DUR("notify-poll", "METER_NOTIFY_POLL", "5s", notify_poll_ms, 100, 600000, CFG_NOTIFIER,
+	R_DUR("notify-poll", "METER_NOTIFY_POLL", "5s", notify_poll_ms, 100, 600000, CFG_NOTIFIER,
 	    "Look for due notifications at least this often (NOTIFY wakes the notifier sooner)."),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -145,14 +164,14 @@ static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const ch
 	switch (o->type) {
 	case CFG_T_STR:
 	case CFG_T_ENUM:
-		if (strlen(v) >= o->size) {
-			snprintf(errstr, errstr_size, "%s: value too long (max %zu bytes)", origin,
-				 o->size - 1);
-			return -1;
-		}
 		if (o->type == CFG_T_ENUM && !choice_ok(o->choices, v)) {
 			snprintf(errstr, errstr_size, "%s: '%s' is not one of %s", origin, v,
 				 o->choices);
+			return -1;
+		}
+		if (strlen(v) >= o->size) {
+			snprintf(errstr, errstr_size, "%s: value too long (max %zu bytes)", origin,
+				 o->size - 1);
 			return -1;
 		}
 		memcpy(base, v, strlen(v) + 1);
@@ -233,6 +252,129 @@ static int prop_add(struct meter_config *cfg, const char *name, size_t nlen, con
 	return 0;
 }
 
+/* METER_KAFKA_PROP_<name> to a property name: '_' is '.', "__" is '_'. */
+static size_t prop_from_env(const char *name, size_t len, char *out, size_t out_size)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < out_size; i++) {
+		if (name[i] == '_' && i + 1 < len && name[i + 1] == '_') {
+			out[o++] = '_';
+			i++;
+		} else {
+			out[o++] = name[i] == '_' ? '.' : name[i];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static const char prop_prefix[] = "METER_KAFKA_PROP_";
+
+static const struct cfg_opt *opt_by_env(const char *env)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].env, env) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+/* ---- config files (their syntax: envfile.c) --------------------------------------- */
+
+static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errstr, errstr_size, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+struct file_ctx {
+	struct meter_config *cfg;
+	unsigned mask;
+};
+
+/* One assignment of a config file: an option of the table (those of other
+ * programs are skipped, so one file can serve all), or a Kafka property. */
+static int file_assign(void *opaque, const char *key, const char *value, char *errstr,
+		       size_t errstr_size)
+{
+	struct file_ctx *fc = opaque;
+	const struct cfg_opt *o;
+
+	if (strncmp(key, prop_prefix, sizeof(prop_prefix) - 1) == 0) {
+		char pname[128];
+		size_t n = prop_from_env(key + sizeof(prop_prefix) - 1,
+					 strlen(key) - (sizeof(prop_prefix) - 1), pname,
+					 sizeof(pname));
+		return prop_add(fc->cfg, pname, n, value, errstr, errstr_size);
+	}
+	if (!(o = opt_by_env(key)))
+		return fail(errstr, errstr_size,
+			    strncmp(key, "METER_", 6) == 0
+				    ? "%s is not a setting (see --config-reference)"
+				    : "%s: only METER_* settings are read from a config file (put "
+				      "other variables in the environment)",
+			    key);
+	if (o->offset == OFF(config_file))
+		return fail(errstr, errstr_size, "%s cannot be set inside a config file", key);
+	if (!(o->progs & fc->mask))
+		return 0;
+	return opt_apply(fc->cfg, o, value, key, errstr, errstr_size);
+}
+
+static int load_file(struct meter_config *cfg, unsigned mask, const char *path, char *errstr,
+		     size_t errstr_size)
+{
+	struct file_ctx fc = {cfg, mask};
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return fail(errstr, errstr_size, "config file %s: %s", path, strerror(errno));
+	if (!(text = malloc(CONFIG_FILE_MAX + 1))) {
+		fail(errstr, errstr_size, "config file %s: out of memory", path);
+		goto out;
+	}
+	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		fail(errstr, errstr_size, "config file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		fail(errstr, errstr_size, "config file %s: larger than %d bytes", path,
+		     CONFIG_FILE_MAX);
+		goto out;
+	}
+	rc = cfg_parse_env_text(text, len, path, file_assign, &fc, errstr, errstr_size);
+out:
+	free(text);
+	fclose(f);
+	return rc;
+}
+
+/* The config file named on the command line (--config FILE, --config=FILE),
+ * else in the environment; NULL for none. */
+static const char *config_path(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-X") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			return argv[i] + 9;
+		if (strcmp(argv[i], "--config") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL; /* the flags loop says it lacks a value */
+	}
+	const char *env = getenv(CONFIG_ENV);
+	return env && *env ? env : NULL;
+}
+
 int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **argv, char *errstr,
 	     size_t errstr_size)
 {
@@ -241,6 +383,10 @@ int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **arg
 		if (opt_apply(cfg, &opts[i], opts[i].def, opts[i].name, errstr, errstr_size) != 0)
 			return -1;
 
+	const char *file = config_path(*argc, argv);
+	if (file && load_file(cfg, prog_mask, file, errstr, errstr_size) != 0)
+		return -1;
+
 	for (size_t i = 0; i < NOPTS; i++) {
 		if (!(opts[i].progs & prog_mask))
 			continue;
@@ -248,24 +394,15 @@ int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **arg
 		if (v && opt_apply(cfg, &opts[i], v, opts[i].env, errstr, errstr_size) != 0)
 			return -1;
 	}
-	static const char prefix[] = "METER_KAFKA_PROP_";
 	for (char **e = environ; e && *e; e++) {
-		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0)
+		if (strncmp(*e, prop_prefix, sizeof(prop_prefix) - 1) != 0)
 			continue;
-		const char *name = *e + sizeof(prefix) - 1;
+		const char *name = *e + sizeof(prop_prefix) - 1;
 		const char *eq = strchr(name, '=');
 		if (!eq)
 			continue;
 		char pname[128];
-		size_t o = 0;
-		for (const char *p = name; p < eq && o + 1 < sizeof(pname); p++) {
-			if (*p == '_' && p + 1 < eq && p[1] == '_') {
-				pname[o++] = '_';
-				p++;
-			} else {
-				pname[o++] = *p == '_' ? '.' : *p;
-			}
-		}
+		size_t o = prop_from_env(name, (size_t)(eq - name), pname, sizeof(pname));
 		if (prop_add(cfg, pname, o, eq + 1, errstr, errstr_size) != 0)
 			return -1;
 	}
@@ -312,7 +449,129 @@ int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **arg
 	}
 	argv[out] = NULL;
 	*argc = out;
+	/* config_file names the file actually read (the flag wins over the
+	 * environment, as config_path() chose). */
+	snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", file ? file : "");
 	return 0;
+}
+
+/* ---- reloads ---------------------------------------------------------------------- */
+
+/* What cfg_daemon_args() was given, to read the same sources again. */
+static unsigned saved_mask;
+static int saved_argc;
+static char **saved_argv; /* the pointers; the strings are main()'s */
+
+int cfg_reload(struct meter_config *next, char *errstr, size_t errstr_size)
+{
+	char **argv;
+	int argc = saved_argc, rc;
+
+	if (!saved_argv)
+		return fail(errstr, errstr_size, "no configuration was loaded at start");
+	if (!(argv = calloc((size_t)argc + 1, sizeof(*argv))))
+		return fail(errstr, errstr_size, "out of memory");
+	memcpy(argv, saved_argv, (size_t)argc * sizeof(*argv));
+	rc = cfg_load(next, saved_mask, &argc, argv, errstr, errstr_size);
+	free(argv);
+	return rc;
+}
+
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len;
+	va_list ap;
+
+	if (!buf || size == 0)
+		return;
+	len = strnlen(buf, size);
+	if (len + 3 >= size)
+		return;
+	if (len > 0) {
+		memcpy(buf + len, ", ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+static void value_text(const struct cfg_opt *o, const struct meter_config *cfg, char *out,
+		       size_t size)
+{
+	const char *base = (const char *)cfg + o->offset;
+	switch (o->type) {
+	case CFG_T_STR:
+		snprintf(out, size, "'%s'", base);
+		break;
+	case CFG_T_ENUM:
+		snprintf(out, size, "%s", base);
+		break;
+	case CFG_T_INT:
+		snprintf(out, size, "%lld", (long long)*(const int64_t *)(const void *)base);
+		break;
+	case CFG_T_DURATION:
+		snprintf(out, size, "%lldms", (long long)*(const int64_t *)(const void *)base);
+		break;
+	case CFG_T_BOOL:
+		snprintf(out, size, "%s", *(const int *)(const void *)base ? "true" : "false");
+		break;
+	}
+}
+
+static int opt_equal(const struct cfg_opt *o, const struct meter_config *a,
+		     const struct meter_config *b)
+{
+	const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+	switch (o->type) {
+	case CFG_T_STR:
+	case CFG_T_ENUM:
+		return strcmp(x, y) == 0;
+	case CFG_T_INT:
+	case CFG_T_DURATION:
+		return *(const int64_t *)(const void *)x == *(const int64_t *)(const void *)y;
+	case CFG_T_BOOL:
+		return *(const int *)(const void *)x == *(const int *)(const void *)y;
+	}
+	return 1;
+}
+
+int cfg_apply_reload(struct meter_config *live, const struct meter_config *next,
+		     unsigned prog_mask, char *changed, size_t changed_size, char *restart,
+		     size_t restart_size)
+{
+	int applied = 0;
+
+	if (changed && changed_size)
+		changed[0] = '\0';
+	if (restart && restart_size)
+		restart[0] = '\0';
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct cfg_opt *o = &opts[i];
+		if (!(o->progs & prog_mask) || opt_equal(o, live, next))
+			continue;
+		if (!o->reload) {
+			append(restart, restart_size, "%s", o->name);
+			continue;
+		}
+		char before[96], after[96];
+		value_text(o, live, before, sizeof(before));
+		value_text(o, next, after, sizeof(after));
+		append(changed, changed_size, "%s %s -> %s", o->name, before, after);
+		memcpy((char *)live + o->offset, (const char *)next + o->offset,
+		       o->size ? o->size
+			       : o->type == CFG_T_BOOL ? sizeof(int) : sizeof(int64_t));
+		applied++;
+	}
+	/* Kafka properties: only programs that talk to Kafka read them. */
+	int props_differ = (prog_mask & (CFG_METERD | CFG_CTL)) && live->nprops != next->nprops;
+	for (int i = 0; (prog_mask & (CFG_METERD | CFG_CTL)) && !props_differ && i < live->nprops; i++)
+		props_differ = strcmp(live->prop_name[i], next->prop_name[i]) != 0 ||
+			       strcmp(live->prop_value[i], next->prop_value[i]) != 0;
+	if (props_differ)
+		append(restart, restart_size, "Kafka properties (METER_KAFKA_PROP_*, -X)");
+	return applied;
 }
 
 static void default_text(const struct cfg_opt *o, char *buf, size_t sz)
@@ -326,8 +585,45 @@ static void default_text(const struct cfg_opt *o, char *buf, size_t sz)
 void cfg_print_reference(void *fp, unsigned prog_mask)
 {
 	FILE *f = fp;
-	fprintf(f, "| variable | flag | type | default | programs | description |\n");
-	fprintf(f, "|---|---|---|---|---|---|\n");
+	fprintf(f,
+		"# Configuration reference\n"
+		"\n"
+		"Generated from the option table in `common/config.c` (`make docs`, or\n"
+		"`meterd --config-reference`); `tests/unit/test_common.c` checks that this file\n"
+		"matches it.\n"
+		"\n"
+		"Every option is an environment variable and a flag. They are read, each\n"
+		"overriding the one before, from:\n"
+		"\n"
+		"1. the defaults below;\n"
+		"2. the config file named by `--config FILE` or `METER_CONFIG_FILE`, if any;\n"
+		"3. the environment;\n"
+		"4. the command line (`--name value` or `--name=value`).\n"
+		"\n"
+		"Any librdkafka property passes through as `METER_KAFKA_PROP_<name>` (`_` for\n"
+		"`.`, `__` for `_`; in the environment or the file) or `-X name=value`.\n"
+		"\n"
+		"**The config file** holds `METER_*=VALUE` lines, the syntax of a systemd\n"
+		"`EnvironmentFile` (a subset of it): blank lines and lines starting with `#` or\n"
+		"`;` are skipped; blanks around the name, the `=` and an unquoted value are\n"
+		"dropped; a value in double quotes takes the escapes `\\\"` `\\\\` `\\n`\n"
+		"`\\t`, one in single quotes is literal, and either may be followed by a `#`\n"
+		"comment; an unquoted value runs to the end of the line (a `#` in it is part of\n"
+		"it); a quote must close on its line. One file can serve every program: a\n"
+		"setting of another program is skipped, a name that is not in the table is an\n"
+		"error (with the file and line). Settings the daemon should not read itself\n"
+		"(libpq's `PG*` variables, secrets kept readable only by root) belong in the\n"
+		"environment (for systemd, an `EnvironmentFile=`).\n"
+		"\n"
+		"**Reload.** On SIGHUP (`systemctl reload`), `meterd` and `meter-notifier`\n"
+		"read the file, the environment and their flags again. Options marked *yes* in\n"
+		"the reload column take effect at once; the others keep their running value,\n"
+		"and the log says which changed and need a restart. A file that does not parse, or a value out of range, is\n"
+		"one error in the log and changes nothing. Because the environment overrides\n"
+		"the file, a reload cannot change what an environment variable sets.\n"
+		"\n");
+	fprintf(f, "| variable | flag | type | default | programs | reload | description |\n");
+	fprintf(f, "|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct cfg_opt *o = &opts[i];
 		if (!(o->progs & prog_mask))
@@ -358,8 +654,8 @@ void cfg_print_reference(void *fp, unsigned prog_mask)
 			esc[k++] = *p;
 		}
 		esc[k] = '\0';
-		fprintf(f, "| `%s` | `--%s` | %s | %s | %s | %s |\n", o->env, o->name, esc, def,
-			progs, o->desc);
+		fprintf(f, "| `%s` | `--%s` | %s | %s | %s | %s | %s |\n", o->env, o->name, esc, def,
+			progs, o->reload ? "yes" : "restart", o->desc);
 	}
 }
 
@@ -372,7 +668,8 @@ void cfg_print_usage(void *fp, unsigned prog_mask)
 			continue;
 		char def[128];
 		default_text(o, def, sizeof(def));
-		fprintf(f, "  --%-18s %s (%s, default %s)\n", o->name, o->desc, o->env, def);
+		fprintf(f, "  --%-18s %s (%s, default %s%s)\n", o->name, o->desc, o->env, def,
+			o->reload ? "; reloadable" : "");
 	}
 	if (prog_mask & (CFG_METERD | CFG_CTL))
 		fprintf(f, "  -X name=value        any librdkafka property (or METER_KAFKA_PROP_name)\n");
@@ -395,6 +692,12 @@ int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, v
 			printf("%s %s\n", prog, version);
 			return 0;
 		}
+	}
+	free(saved_argv);
+	if ((saved_argv = calloc((size_t)argc + 1, sizeof(*saved_argv)))) {
+		memcpy(saved_argv, argv, (size_t)argc * sizeof(*argv));
+		saved_argc = argc;
+		saved_mask = prog_mask;
 	}
 	if (cfg_load(cfg, prog_mask, &argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s (see %s --help)\n", prog, err, prog);

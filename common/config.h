@@ -1,9 +1,13 @@
 /* config.h - configuration is a table: name, type, default, where it lands,
- * description. Values come from the environment (METER_*), then from
- * command-line flags (--name value or --name=value), which override.
- * librdkafka properties pass through with METER_KAFKA_PROP_<name> (a single
- * '_' stands for '.', "__" for '_') or -X name=value. docs/CONFIG.md is
- * generated from the table (cfg_print_reference) and checked by the tests. */
+ * whether a reload applies it, description. Values come from a config file
+ * (METER_CONFIG_FILE or --config: METER_*=VALUE lines, the syntax of a
+ * systemd EnvironmentFile), then the environment (METER_*), then
+ * command-line flags (--name value or --name=value): each overrides the one
+ * before. librdkafka properties pass through with METER_KAFKA_PROP_<name>
+ * (a single '_' stands for '.', "__" for '_') or -X name=value. On SIGHUP
+ * the daemons read all three again (cfg_reload) and apply the options
+ * marked reloadable (cfg_apply_reload). docs/CONFIG.md is generated from
+ * the table (cfg_print_reference) and checked by the tests. */
 #ifndef METER_CONFIG_H
 #define METER_CONFIG_H
 
@@ -21,6 +25,7 @@
 #define CFG_ALL 0xf
 
 struct meter_config {
+	char config_file[CFG_STR_MAX];   /* where the file options came from; "" none */
 	char kafka_brokers[CFG_STR_MAX];
 	char database_url[CFG_STR_MAX];
 	char group_id[256];
@@ -66,6 +71,21 @@ struct meter_config {
 int cfg_load(struct meter_config *cfg, unsigned prog_mask, int *argc, char **argv, char *errstr,
 	     size_t errstr_size);
 
+/* Parse the text of a KEY=VALUE file (text[0..len), no NUL needed) and
+ * call fn for each assignment in order. The syntax is a subset of a
+ * systemd EnvironmentFile: blank lines and lines starting with '#' or ';'
+ * are skipped; KEY is [A-Za-z_][A-Za-z0-9_]*; blanks around KEY, '=' and
+ * an unquoted VALUE are dropped; a VALUE in double quotes takes \" \\ \n
+ * \t (and \ before any other character gives that character), in single
+ * quotes is literal, and may be followed only by blanks or a '#' comment;
+ * an unquoted VALUE is literal to the end of the line ('#' included). A
+ * quote must close on its line. Returns 0, or -1 with "origin:LINE: why"
+ * in errstr (fn's own errors get the same prefix). */
+typedef int(cfg_assign_fn)(void *opaque, const char *key, const char *value, char *errstr,
+			   size_t errstr_size);
+int cfg_parse_env_text(const char *text, size_t len, const char *origin, cfg_assign_fn *fn,
+		       void *opaque, char *errstr, size_t errstr_size);
+
 /* Set one option by its table name ("batch-max"); for tests and reloads. */
 int cfg_set(struct meter_config *cfg, const char *name, const char *value, char *errstr,
 	    size_t errstr_size);
@@ -75,6 +95,20 @@ int cfg_set(struct meter_config *cfg, const char *name, const char *value, char 
  * or the exit code to return (0 after help, 2 with a one-line error). */
 int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, void (*usage)(void *),
 		    struct meter_config *cfg, int argc, char **argv);
+
+/* Read the configuration again as cfg_daemon_args() read it at start (the
+ * file named then, the environment, the same flags) into *next. Returns 0,
+ * or -1 with a one-line error (next is then undefined). */
+int cfg_reload(struct meter_config *next, char *errstr, size_t errstr_size);
+
+/* A reload: for each option of the programs in prog_mask whose value
+ * differs between live and next, copy it into live if it is reloadable,
+ * and list it in changed ("batch-max 5000 -> 200, log-format text -> json")
+ * or, if not, in restart ("database-url, group-id"; values not shown).
+ * Either may be NULL. Returns the number of options applied. */
+int cfg_apply_reload(struct meter_config *live, const struct meter_config *next,
+		     unsigned prog_mask, char *changed, size_t changed_size, char *restart,
+		     size_t restart_size);
 
 /* Print the option reference (Markdown table) for the programs in mask. */
 void cfg_print_reference(void *fp, unsigned prog_mask);

@@ -4,22 +4,24 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "meter";
-static int log_json;
-static enum log_level log_min = LOG_LVL_INFO;
+/* Atomic: a reload (SIGHUP) changes them while librdkafka's threads log. */
+static atomic_int log_json;
+static atomic_int log_min = LOG_LVL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_init(const char *prog, int json, enum log_level min_level)
 {
 	log_prog = prog;
-	log_json = json;
-	log_min = min_level;
+	atomic_store(&log_json, json);
+	atomic_store(&log_min, (int)min_level);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
@@ -54,7 +56,7 @@ static size_t json_escape(char *out, size_t cap, size_t pos, const char *s)
 static void log_emit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
 	int saved = errno;
-	if (lvl < log_min)
+	if ((int)lvl < atomic_load(&log_min))
 		return;
 
 	char msg[2048];
@@ -78,7 +80,7 @@ static void log_emit(enum log_level lvl, int with_errno, const char *fmt, va_lis
 		 ts.tv_nsec / 1000000);
 
 	char line[4800];
-	if (log_json) {
+	if (atomic_load(&log_json)) {
 		size_t pos = (size_t)snprintf(line, sizeof(line),
 					      "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\","
 					      "\"pid\":%d,\"msg\":\"",

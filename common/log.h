@@ -14,7 +14,8 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Configure the process-wide logger. prog is borrowed and must outlive the
- * logger (a string literal). json != 0 selects one JSON object per line. */
+ * logger (a string literal). json != 0 selects one JSON object per line.
+ * May be called again (a reload) while other threads log. */
 void log_init(const char *prog, int json, enum log_level min_level);
 /* Parse "debug|info|warn|error"; returns 0 on success, -1 on garbage. */
 int log_level_parse(const char *s, enum log_level *out);

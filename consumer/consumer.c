@@ -43,6 +43,8 @@ struct consumer {
 	int64_t backoff_ms; /* current database retry delay */
 	int64_t retry_at;   /* monotonic ms of the next database attempt */
 	int64_t batch_started;
+	void (*tick)(void *opaque);
+	void *tick_opaque;
 };
 
 #define mono_ms clock_mono_ms
@@ -428,6 +430,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 				(age >= c->batch_wait_ms &&
 				 (c->behind < CATCHUP_BACKLOG || age >= 10 * c->batch_wait_ms))))
 			flush_batch(c);
+		if (c->tick)
+			c->tick(c->tick_opaque);
 	}
 
 	if (c->fatal) {
@@ -448,4 +452,17 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		 " duplicates, %" PRIu64 " rejected",
 		 s->batches, s->counted, s->duplicates, s->rejected);
 	return 0;
+}
+
+void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque)
+{
+	c->tick = fn;
+	c->tick_opaque = opaque;
+}
+
+void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg)
+{
+	c->batch_max = cfg->batch_max;
+	c->batch_wait_ms = cfg->batch_wait_ms;
+	agg_reconfigure(c->agg, cfg);
 }

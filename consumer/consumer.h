@@ -24,6 +24,13 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
  * the consumer so the group rebalances at once, flush dead letters) or a
  * fatal Kafka error. Returns 0 on a clean stop, -1 on a fatal error. */
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop);
+/* Call fn(opaque) once per turn of consumer_run()'s loop (at least every
+ * 100 ms while no batch is being committed), e.g. for watchdog pings and
+ * reloads; it runs on the consumer's thread. */
+void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque);
+/* Apply the reloadable options of cfg (batch size and wait, event size,
+ * future bound) from the next batch on. cfg is borrowed. */
+void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
 /* consumer_destroy(NULL) is a no-op. */
 void consumer_destroy(struct consumer *c);
 

@@ -1,10 +1,14 @@
 /* main.c - meterd: consume usage events, keep exact rollups in PostgreSQL.
  *
  * Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 runtime failure, 2 usage
- * error. Errors go to stderr in one line saying what was wrong.
+ * error. Errors go to stderr in one line saying what was wrong. SIGHUP
+ * reloads the configuration (see reload()). Under systemd (Type=notify)
+ * it says READY=1 once the database is migrated and the consumer has
+ * subscribed, STOPPING=1 when a stop begins, and keeps the watchdog fed.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,13 +20,75 @@
 #include "migrations.h"
 #include "mxd.h"
 #include "obs.h"
+#include "service.h"
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+static void apply_log_config(const struct meter_config *cfg)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	log_level_parse(cfg->log_level, &lvl);
+	log_init("meterd", strcmp(cfg->log_format, "json") == 0, lvl);
+}
+
+struct running {
+	struct meter_config *cfg;
+	struct consumer *c;
+};
+
+/* SIGHUP: read the config file, environment and flags again; apply the
+ * reloadable options (log format and level, batch size and wait, event
+ * size, future bound, shutdown grace), log what changed and what needs a
+ * restart. A bad file changes nothing. */
+static void reload(struct running *r)
+{
+	char err[1024], changed[2048], restart[1024];
+	struct meter_config *next = malloc(sizeof(*next));
+
+	svc_reloading();
+	if (!next) {
+		log_errorx("reload: out of memory; keeping the running configuration");
+	} else if (cfg_reload(next, err, sizeof(err)) != 0) {
+		log_errorx("reload failed: %s; keeping the running configuration", err);
+	} else {
+		int n = cfg_apply_reload(r->cfg, next, CFG_METERD, changed, sizeof(changed), restart,
+					 sizeof(restart));
+		apply_log_config(r->cfg);
+		consumer_reconfigure(r->c, r->cfg);
+		log_info("configuration reloaded from %s: %s",
+			 r->cfg->config_file[0] ? r->cfg->config_file : "the environment and flags",
+			 n ? changed : "nothing changed");
+		if (restart[0])
+			log_warnx("reload: changed, but kept until a restart: %s", restart);
+	}
+	free(next);
+	svc_ready("consuming %s (group %s)", r->cfg->topic_events, r->cfg->group_id);
+}
+
+/* Once per turn of the consumer's loop. */
+static void tick(void *opaque)
+{
+	struct running *r = opaque;
+	svc_watchdog();
+	if (stop_flag)
+		svc_stopping("stopping: finishing the current batch");
+	if (reload_flag && !stop_flag) {
+		reload_flag = 0;
+		reload(r);
+	}
 }
 
 static void usage(void *fp)
@@ -48,6 +114,7 @@ static int prepare_database(const struct meter_config *cfg)
 		if (conn)
 			break;
 		log_warnx("%s; retrying in %dms", err, delay_ms);
+		svc_status("waiting for the database: %s", err);
 		struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 		delay_ms = delay_ms < 5000 ? delay_ms * 2 : 10000;
@@ -92,15 +159,16 @@ int main(int argc, char **argv)
 	int early = cfg_daemon_args("meterd", METER_VERSION, CFG_METERD, usage, &cfg, argc, argv);
 	if (early >= 0)
 		return early;
-	enum log_level lvl = LOG_LVL_INFO;
-	log_level_parse(cfg.log_level, &lvl);
-	log_init("meterd", strcmp(cfg.log_format, "json") == 0, lvl);
+	apply_log_config(&cfg);
+	svc_init();
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup; /* applied once the consumer runs */
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	char red[512];
@@ -118,11 +186,14 @@ int main(int argc, char **argv)
 	mxd_init(obs_metrics(), &cfg);
 	int rc = 1;
 	struct consumer *c = NULL;
+	svc_status("connecting to the database");
 	if (prepare_database(&cfg) != 0) {
+		svc_stopping("stopped before the database was ready");
 		rc = stop_flag ? 0 : 1;
 		goto out;
 	}
 	if (stop_flag) {
+		svc_stopping("stopped");
 		rc = 0;
 		goto out;
 	}
@@ -131,8 +202,12 @@ int main(int argc, char **argv)
 		log_errorx("%s", err);
 		goto out;
 	}
+	struct running running = {&cfg, c};
+	consumer_set_tick(c, tick, &running);
 	obs_set_state(OBS_RUNNING, NULL);
+	svc_ready("consuming %s (group %s)", cfg.topic_events, cfg.group_id);
 	rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
+	svc_stopping("stopping");
 	obs_set_state(rc == 0 ? OBS_STOPPING : OBS_FAILED, rc == 0 ? "shutting down"
 								   : "fatal Kafka error");
 out:

@@ -8,9 +8,12 @@ set -eu
 # postgresql-15: the server env.sh runs from /usr/lib/postgresql/15/bin
 # (the `postgresql` metapackage means "the current version", which is 15 on
 # Debian 12 but would silently change on another release).
+# libsystemd-dev: sd_notify (common/service.c); python3-yaml: t_compose reads
+# docker-compose.yml; systemd: systemd-analyze checks the units (t_service).
 PACKAGES="build-essential pkg-config librdkafka-dev libpq-dev libjansson-dev
-libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev postgresql-15
-kcat python3-confluent-kafka python3-aiosmtpd valgrind clang"
+libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
+postgresql-15 kcat python3-confluent-kafka python3-aiosmtpd python3-yaml systemd
+valgrind clang"
 
 missing=""
 for p in $PACKAGES; do

@@ -297,6 +297,20 @@ meter_t *meter_new(const char *brokers, const meter_opts_t *opts, char *errstr,
 			    "options: enable emit, check or both");
 		return NULL;
 	}
+	if (opts->follow_rollups && !opts->check) {
+		meter__fail(errstr, errstr_size, METER_ERR_INVALID,
+			    "options: follow_rollups needs check (the same reader reads both topics)");
+		return NULL;
+	}
+	if (opts->follow_rollups &&
+	    !strcmp(opts->rollups_topic && *opts->rollups_topic ? opts->rollups_topic
+								 : METER_DEFAULT_ROLLUPS_TOPIC,
+		    opts->limits_topic && *opts->limits_topic ? opts->limits_topic
+							      : METER_DEFAULT_LIMITS_TOPIC)) {
+		meter__fail(errstr, errstr_size, METER_ERR_INVALID,
+			    "options: the rollups and limits topics must differ");
+		return NULL;
+	}
 	if (opts->emit_timeout_ms < 0 || opts->metadata_refresh_ms < 0) {
 		meter__fail(errstr, errstr_size, METER_ERR_INVALID,
 			    "options: emit_timeout_ms and metadata_refresh_ms must be >= 0");
@@ -312,6 +326,8 @@ meter_t *meter_new(const char *brokers, const meter_opts_t *opts, char *errstr,
 	snprintf(src, sizeof(src), "//%s/libmeter", host);
 	m->events_topic = dup_or(opts->events_topic, METER_DEFAULT_EVENTS_TOPIC);
 	m->limits_topic = dup_or(opts->limits_topic, METER_DEFAULT_LIMITS_TOPIC);
+	m->rollups_topic = dup_or(opts->rollups_topic, METER_DEFAULT_ROLLUPS_TOPIC);
+	m->follow_rollups = opts->follow_rollups != 0;
 	m->source = dup_or(opts->source, src);
 	m->emit_timeout_ms = opts->emit_timeout_ms ? opts->emit_timeout_ms
 						   : METER_DEFAULT_EMIT_TIMEOUT_MS;
@@ -323,7 +339,7 @@ meter_t *meter_new(const char *brokers, const meter_opts_t *opts, char *errstr,
 	m->delivery_opaque = opts->delivery_opaque;
 	m->clock = opts->clock ? opts->clock : wall_clock_us;
 	m->clock_opaque = opts->clock_opaque;
-	if (!m->events_topic || !m->limits_topic || !m->source) {
+	if (!m->events_topic || !m->limits_topic || !m->rollups_topic || !m->source) {
 		meter__fail(errstr, errstr_size, METER_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -363,6 +379,7 @@ void meter_destroy(meter_t *m)
 		pthread_mutex_destroy(&m->err_lock);
 	free(m->events_topic);
 	free(m->limits_topic);
+	free(m->rollups_topic);
 	free(m->source);
 	free(m);
 }
@@ -383,6 +400,10 @@ void meter_stats(meter_t *m, meter_stats_t *out)
 	out->flags_stale = atomic_load(&m->flags_stale);
 	out->reader_errors = atomic_load(&m->reader_errors);
 	out->partitions = atomic_load(&m->partitions);
+	out->rollups_read = atomic_load(&m->rollups_read);
+	out->rollups_malformed = atomic_load(&m->rollups_malformed);
+	out->rollups_stale = atomic_load(&m->rollups_stale);
+	out->rollup_partitions = atomic_load(&m->rollup_partitions);
 	out->ready = atomic_load(&m->ready);
 	if (m->stripes) {
 		/* The counts belong to the table: read them under one stripe's lock,
@@ -390,6 +411,7 @@ void meter_stats(meter_t *m, meter_stats_t *out)
 		pthread_rwlock_rdlock(&m->stripes[0].lock);
 		out->subjects = m->table.count;
 		out->blocked = m->table.blocked;
+		out->rollup_slots = m->rtable.count;
 		pthread_rwlock_unlock(&m->stripes[0].lock);
 	}
 	pthread_mutex_lock(&m->err_lock);

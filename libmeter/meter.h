@@ -20,7 +20,13 @@
  * caller longer than opts.emit_timeout_ms. check answers from an in-memory
  * table that a background thread fills by reading usage.limits from the
  * beginning of every partition (last value per key wins; flags past their
- * `until` are ignored), without a consumer group. See libmeter/README.md.
+ * `until` are ignored), without a consumer group. With opts.follow_rollups
+ * the same thread also reads usage.rollups, and meter_check_estimate()
+ * answers "may this tenant spend about N tokens now?" with the remaining
+ * requests and tokens of its current day and month (advisory: they lag the
+ * usage by meterd's batch delay; flags stay the enforcement), and
+ * meter_format_headers() turns them into X-RateLimit-* headers. See
+ * libmeter/README.md.
  *
  * All functions are thread-safe except meter_destroy(), which must not race
  * with other calls on the same handle. Every public name starts with meter_
@@ -97,6 +103,10 @@ typedef struct meter_opts {
 	void *delivery_opaque;
 	meter_clock_cb_t *clock;    /* optional: for tests */
 	void *clock_opaque;
+	/* Added in 0.2 (at the end, so older code that zero-fills the struct
+	 * with meter_opts_init() keeps its meaning). */
+	int follow_rollups;         /* also read the rollups topic (meter_check_estimate) */
+	const char *rollups_topic;  /* NULL: "usage.rollups" */
 } meter_opts_t;
 
 /* Fill *opts with the defaults: both emit and check on, everything else
@@ -206,8 +216,84 @@ typedef struct meter_decision {
 int meter_check(meter_t *m, const char *tenant, const char *user, const char *key,
 		meter_decision_t *out);
 
-/* 1 once the reader has read every partition of the limits topic up to the
- * end offsets it saw when it started (or found the topic absent), else 0. */
+/* ---- remaining amounts and estimates (opts.follow_rollups) ------------------- */
+
+#define METER_UNLIMITED (-1) /* no limit applies, or none is known yet */
+
+/* The remaining amounts of a tenant, user and key in their current periods,
+ * from the latest usage.rollups records. Advisory: the records follow the
+ * counted usage by meterd's batch delay (100 ms by default, more under
+ * load or while meterd is down), and calls in flight are not in them yet. */
+typedef struct meter_remaining {
+	/* The smallest remaining amount over the tenant, user and key and over
+	 * their current day and month, for each metric: max(0, limit - used),
+	 * or METER_UNLIMITED when no limit of that metric applies to any of them
+	 * or no current-period record has been read (see known). */
+	int64_t requests;
+	int64_t tokens;
+	int64_t requests_limit;    /* the limit that minimum comes from; -1 with it */
+	int64_t tokens_limit;
+	int64_t requests_reset;    /* epoch seconds when that limit's period ends; 0 with -1 */
+	int64_t tokens_reset;
+	int64_t reset;             /* the earlier of the two (0: neither) */
+	char requests_subject[METER_SUBJECT_MAX + 1]; /* "user/acme/u-1"; "" with -1 */
+	char tokens_subject[METER_SUBJECT_MAX + 1];
+	char requests_period[8];   /* "day" or "month"; "" with -1 */
+	char tokens_period[8];
+	int known;                 /* current-period records found (0..6: 3 subjects x 2) */
+	int64_t as_of;             /* epoch seconds of the oldest record used (0: none) */
+	int64_t checked_at;        /* epoch seconds of the answer (the clock) */
+	int over_estimate;         /* 1: the estimate exceeds a remaining amount */
+} meter_remaining_t;
+
+/* meter_check() plus an estimate: may this tenant (user, key) make a call
+ * of about est_requests requests and est_tokens tokens now? Blocked
+ * (METER_BLOCKED, out->allowed = 0) when a flag blocks, exactly as
+ * meter_check(), or when the estimate exceeds the remaining requests or
+ * tokens of a current-period limit of the tenant, the user or the key (a
+ * limit of 50 requests with 49 used allows an estimate of 1, not of 2).
+ * When the estimate blocks, out describes that limit as a flag would
+ * (subject, metric, period, limit, used, until = the end of its period,
+ * retry_after_seconds, reason; manual 0), and rem->over_estimate is 1; with
+ * several, the one that lasts longest. A flag takes precedence in out.
+ * An estimate of 0 never blocks: pass 0, 0 to read the remaining amounts.
+ * rem (may be NULL) receives the remaining amounts; a flag on requests or
+ * tokens sets that metric's remaining to 0. Periods are taken from the
+ * records themselves (starts_at <= now < ends_at, now from opts.clock):
+ * records of past periods and "closed" records are ignored, so on a new
+ * day the day's amounts are unknown until its first usage is counted.
+ * Returns as meter_check(), METER_ERR_INVALID for a negative estimate,
+ * and METER_ERR_DISABLED without opts.follow_rollups (out->allowed is 1).
+ * Thread-safe; no network: meter_check() plus up to six more lookups. */
+int meter_check_estimate(meter_t *m, const char *tenant, const char *user, const char *key,
+			 int64_t est_requests, int64_t est_tokens, meter_decision_t *out,
+			 meter_remaining_t *rem);
+
+/* Format the rate-limit headers of an answer into buf as "Name: value\r\n"
+ * lines (d and rem from one meter_check_estimate() call; d may be NULL):
+ *
+ *   X-RateLimit-Limit-Requests: 50          for each metric with a limit
+ *   X-RateLimit-Remaining-Requests: 3
+ *   X-RateLimit-Reset-Requests: 35091       seconds until its period ends
+ *   X-RateLimit-Limit-Tokens: 100000
+ *   X-RateLimit-Remaining-Tokens: 1500
+ *   X-RateLimit-Reset-Tokens: 35091
+ *   X-RateLimit-Reset: 35091                blocked: retry_after_seconds;
+ *                                           else the earlier metric reset
+ *   Retry-After: 35091                      only when blocked with an until
+ *
+ * Metrics with METER_UNLIMITED are left out (no header: no known limit).
+ * Returns the length written (without the NUL), 0 when there is nothing
+ * to say, or METER_ERR_INVALID when buf is too small (buf is then "");
+ * 512 bytes always suffice. */
+int meter_format_headers(const meter_decision_t *d, const meter_remaining_t *rem, char *buf,
+			 size_t size);
+
+/* ---- readiness ------------------------------------------------------------------ */
+
+/* 1 once the reader has read every partition of the limits topic (and of
+ * the rollups topic with opts.follow_rollups) up to the end offsets it saw
+ * when it started (or found the topic absent), else 0. */
 int meter_ready(meter_t *m);
 
 /* Wait up to timeout_ms (< 0: forever) for meter_ready(). Returns 1 when
@@ -232,6 +318,12 @@ typedef struct meter_stats {
 	int32_t partitions;        /* partitions of the limits topic being read */
 	int ready;
 	char last_error[256];      /* the latest error of either side, "" if none */
+	/* Added in 0.2: the rollups topic (opts.follow_rollups). */
+	uint64_t rollups_read;      /* messages read from the rollups topic */
+	uint64_t rollups_malformed; /* keys or values ignored as malformed */
+	uint64_t rollups_stale;     /* values ignored as older than one from another partition */
+	uint64_t rollup_slots;      /* subject-period pairs held ("tenant/acme/day") */
+	int32_t rollup_partitions;  /* partitions of the rollups topic being read */
 } meter_stats_t;
 
 /* Snapshot of the counters (each one exact, not all taken at one instant). */

@@ -2,8 +2,10 @@
  *
  * Files: meter.c (handle, options, stats, time and random helpers), event.c
  * (event validation and building), emit.c (the producer), table.c (the flag
- * table and meter_check), flag.c (one flag value into a record), reader.c
- * (the background reader of the limits topic and readiness).
+ * table and meter_check), flag.c (one flag value into a record), rollup.c
+ * (rollup values, the rollup table, remaining amounts and estimates, the
+ * rate-limit headers), reader.c (the background reader of the limits and
+ * rollups topics and readiness).
  * Private functions shared between files are named meter__*.
  */
 #ifndef METER_INT_H
@@ -19,6 +21,7 @@
 
 #define METER_DEFAULT_EVENTS_TOPIC "usage.events"
 #define METER_DEFAULT_LIMITS_TOPIC "usage.limits"
+#define METER_DEFAULT_ROLLUPS_TOPIC "usage.rollups"
 #define METER_DEFAULT_TYPE "com.meterd.usage"
 #define METER_DEFAULT_EMIT_TIMEOUT_MS 50
 #define METER_DEFAULT_FLUSH_TIMEOUT_MS 5000
@@ -62,10 +65,48 @@ struct meter_stripe {
 };
 #define METER_STRIPES 64
 
+/* ---- the rollup table (rollup.c) ------------------------------------------- */
+
+/* What a rollup says about one metric. */
+#define MR_UNLIMITED (-1) /* "limit": null */
+#define MR_ABSENT (-2)    /* no entry: no limit of that metric applies */
+enum meter_rollup_metric { MR_REQUESTS = 0, MR_TOKENS = 1, MR_METRICS = 2 };
+
+/* The latest rollup of one subject and period kind ("tenant/acme/day"),
+ * immutable once in the table. start is the period start from the record
+ * key ("2026-11-23", "2026-11"): a later start replaces an earlier one, so
+ * the slot follows the current period and late records of past periods are
+ * not taken. A tombstone is kept as a record with deleted set. */
+struct meter_rollup {
+	int64_t version_us;        /* updated_at, or the message timestamp */
+	int64_t starts_us, ends_us;
+	int64_t limit[MR_METRICS];  /* >= 0, MR_UNLIMITED or MR_ABSENT */
+	int64_t left[MR_METRICS];   /* remaining (>= 0) when limit >= 0 */
+	int32_t partition;
+	uint8_t closed;
+	uint8_t deleted;
+	uint16_t key_len;          /* of key: "<subject>/<period>" */
+	uint16_t subject_len;      /* of the "<subject>" part of key */
+	char start[11];            /* "YYYY-MM-DD" or "YYYY-MM" */
+	char key[];
+};
+
+struct meter_rslot {
+	uint64_t hash;
+	struct meter_rollup *r; /* NULL: empty */
+};
+
+struct meter_rtable {
+	struct meter_rslot *slots;
+	size_t cap;   /* power of two */
+	size_t count; /* keys held */
+};
+
 /* ---- the handle ------------------------------------------------------------ */
 
 struct meter {
-	char *events_topic, *limits_topic, *source;
+	char *events_topic, *limits_topic, *rollups_topic, *source;
+	int follow_rollups;
 	int emit_timeout_ms, flush_timeout_ms, metadata_refresh_ms;
 	meter_delivery_cb_t *on_delivery;
 	void *delivery_opaque;
@@ -92,6 +133,8 @@ struct meter {
 	struct meter_table table;
 	rd_kafka_t *cons;
 	rd_kafka_topic_t *cons_topic;
+	rd_kafka_topic_t *roll_topic; /* with follow_rollups */
+	struct meter_rtable rtable;    /* idem; under the same stripe locks */
 	rd_kafka_queue_t *cons_queue;
 	pthread_t reader;
 	int reader_started;
@@ -103,8 +146,9 @@ struct meter {
 
 	/* stats */
 	atomic_uint_fast64_t emitted, delivered, delivery_failed, emit_invalid, emit_timeouts,
-		emit_errors, flags_read, flags_malformed, flags_stale, reader_errors;
-	atomic_int partitions;
+		emit_errors, flags_read, flags_malformed, flags_stale, reader_errors, rollups_read,
+		rollups_malformed, rollups_stale;
+	atomic_int partitions, rollup_partitions;
 	pthread_mutex_t err_lock;
 	int err_lock_ok;
 	char last_error[256];
@@ -144,6 +188,35 @@ uint64_t meter__hash(uint64_t seed, const void *p, size_t n);
 /* Apply n records (stolen: each is put in the table or freed; set to NULL)
  * under the write locks. Returns how many were stale (ignored). */
 size_t meter__table_apply(meter_t *m, struct meter_flag **recs, size_t n);
+/* The writer's side of the stripe locks (the flag and rollup tables share them). */
+void meter__lock_all(meter_t *m);
+void meter__unlock_all(meter_t *m);
+
+/* The flag and estimate checks behind meter_check() and meter_check_estimate():
+ * est NULL checks flags only (rem is then not touched). */
+struct meter_estimate {
+	int64_t requests, tokens;
+};
+int meter__check(meter_t *m, const char *tenant, const char *user, const char *key,
+		 const struct meter_estimate *est, meter_decision_t *out, meter_remaining_t *rem);
+
+/* rollup.c */
+int meter__rollups_init(meter_t *m);
+void meter__rollups_free(meter_t *m);
+/* Parse one message of the rollups topic into a new record (caller owns it).
+ * Returns 0, or -1 with why when the key or value is malformed. */
+int meter__parse_rollup(const char *key, size_t key_len, const void *val, size_t val_len,
+			int32_t partition, int64_t msg_ts_ms, struct meter_rollup **out, char *why,
+			size_t why_size);
+/* Apply n records (stolen, set to NULL) under the write locks. Returns how
+ * many were stale (an older value from another partition). */
+size_t meter__rollups_apply(meter_t *m, struct meter_rollup **recs, size_t n);
+/* With the caller's read lock held: the remaining amounts of the subjects
+ * subj[0..n) at now_us into rem, and, when out is still allowed, whether
+ * the estimate exceeds them (then out describes the tightest limit). */
+void meter__rollups_eval(meter_t *m, char subj[][METER_SUBJECT_MAX + 1], const size_t *len,
+			 size_t n, const struct meter_estimate *est, int64_t now_us,
+			 meter_decision_t *out, meter_remaining_t *rem);
 
 /* reader.c */
 int meter__reader_start(meter_t *m, const char *brokers, const meter_opts_t *o, char *errstr,

@@ -1,4 +1,5 @@
-/* table.c - the flag table and meter_check().
+/* table.c - the flag table, meter_check() and meter_check_estimate() (whose
+ * rollup half is in rollup.c, under the same locks).
  *
  * An open-addressing hash table (linear probing, at most half full) from
  * subject to its latest flag record. One writer, the reader thread, applies
@@ -131,13 +132,13 @@ void meter__table_free(meter_t *m)
 	m->stripes = NULL;
 }
 
-static void lock_all(meter_t *m)
+void meter__lock_all(meter_t *m)
 {
 	for (int i = 0; i < METER_STRIPES; i++)
 		pthread_rwlock_wrlock(&m->stripes[i].lock);
 }
 
-static void unlock_all(meter_t *m)
+void meter__unlock_all(meter_t *m)
 {
 	for (int i = METER_STRIPES - 1; i >= 0; i--)
 		pthread_rwlock_unlock(&m->stripes[i].lock);
@@ -183,7 +184,7 @@ size_t meter__table_apply(meter_t *m, struct meter_flag **recs, size_t n)
 		for (size_t i = 0; i < cnt; i++)
 			hashes[i] = meter__hash(m->hash_seed, fkey(recs[base + i]),
 						recs[base + i]->key_len);
-		lock_all(m);
+		meter__lock_all(m);
 		for (size_t i = 0; i < cnt; i++) {
 			struct meter_flag *rec = recs[base + i], *old;
 			int is_stale;
@@ -197,7 +198,7 @@ size_t meter__table_apply(meter_t *m, struct meter_flag **recs, size_t n)
 				garbage[ng++] = old;
 			stale += (size_t)is_stale;
 		}
-		unlock_all(m);
+		meter__unlock_all(m);
 		for (size_t i = 0; i < ng; i++)
 			free(garbage[i]);
 	}
@@ -277,8 +278,8 @@ static size_t id_len(const char *s)
 	return s ? strnlen(s, METER_ID_MAX + 1) : 0;
 }
 
-int meter_check(meter_t *m, const char *tenant, const char *user, const char *key,
-		meter_decision_t *out)
+int meter__check(meter_t *m, const char *tenant, const char *user, const char *key,
+		 const struct meter_estimate *est, meter_decision_t *out, meter_remaining_t *rem)
 {
 	char subj[3][METER_SUBJECT_MAX + 1];
 	size_t len[3], n = 0, tl = id_len(tenant), ul = id_len(user), kl = id_len(key);
@@ -296,7 +297,7 @@ int meter_check(meter_t *m, const char *tenant, const char *user, const char *ke
 	out->until = out->retry_after_seconds = 0;
 	out->manual = 0;
 	out->ready = m ? atomic_load_explicit(&m->ready, memory_order_relaxed) : 0;
-	if (!m || !m->stripes)
+	if (!m || !m->stripes || (est && !m->follow_rollups))
 		return METER_ERR_DISABLED;
 	if (tl == 0 || tl > METER_ID_MAX || ul > METER_ID_MAX || kl > METER_ID_MAX)
 		return METER_ERR_INVALID;
@@ -337,8 +338,43 @@ int meter_check(meter_t *m, const char *tenant, const char *user, const char *ke
 		if (!best || (best->until_us && (!f->until_us || f->until_us > best->until_us)))
 			best = f;
 	}
-	if (best)
+	if (best) {
+		if (!have_now && est) {
+			now = meter__now_us(m);
+			have_now = 1;
+		}
 		describe(best, now, out);
+	}
+	if (est) {
+		if (!have_now)
+			now = meter__now_us(m);
+		meter__rollups_eval(m, subj, len, n, est, now, out, rem);
+	}
 	pthread_rwlock_unlock(lock);
-	return best ? METER_BLOCKED : METER_OK;
+	return out->allowed ? METER_OK : METER_BLOCKED;
+}
+
+int meter_check(meter_t *m, const char *tenant, const char *user, const char *key,
+		meter_decision_t *out)
+{
+	return meter__check(m, tenant, user, key, NULL, out, NULL);
+}
+
+int meter_check_estimate(meter_t *m, const char *tenant, const char *user, const char *key,
+			 int64_t est_requests, int64_t est_tokens, meter_decision_t *out,
+			 meter_remaining_t *rem)
+{
+	struct meter_estimate est = {est_requests, est_tokens};
+	meter_remaining_t scratch;
+
+	if (!rem)
+		rem = &scratch;
+	memset(rem, 0, sizeof(*rem));
+	rem->requests = rem->tokens = rem->requests_limit = rem->tokens_limit = METER_UNLIMITED;
+	if (est_requests < 0 || est_tokens < 0) {
+		if (out) /* fill out as any refused call does */
+			meter__check(m, NULL, NULL, NULL, NULL, out, NULL);
+		return METER_ERR_INVALID;
+	}
+	return meter__check(m, tenant, user, key, &est, out, rem);
 }

@@ -135,6 +135,11 @@ struct ntf_engine *ntf_engine_new(const struct meter_config *cfg,
 	return e;
 }
 
+void ntf_engine_reconfigure(struct ntf_engine *e)
+{
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)e->cfg->notify_concurrency);
+}
+
 static void job_free(struct ntf_engine *e, struct ntf_job *j)
 {
 	if (!j)

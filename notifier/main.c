@@ -11,7 +11,10 @@
  * Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 runtime failure, 2 usage
  * error. SIGTERM stops claiming and lets deliveries in flight finish for up
  * to METER_SHUTDOWN_GRACE; a second signal stops at once. Deliveries cut
- * short are recorded as interrupted and fall due again immediately.
+ * short are recorded as interrupted and fall due again immediately. SIGHUP
+ * reloads the configuration (see reload()). Under systemd (Type=notify) it
+ * says READY=1 once connected to the database, STOPPING=1 when a stop
+ * begins, and keeps the watchdog fed.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -27,9 +30,23 @@
 #include "log.h"
 #include "notifier.h"
 #include "obs.h"
+#include "service.h"
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 static int sig_pipe[2] = {-1, -1};
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	reload_flag = 1;
+	if (sig_pipe[1] >= 0) {
+		ssize_t w = write(sig_pipe[1], "x", 1);
+		(void)w;
+	}
+	errno = saved;
+}
 
 static void on_signal(int sig)
 {
@@ -108,12 +125,14 @@ static void db_connect_step(struct loop *l, int64_t now)
 		return;
 	if (ntf_store_connect(l->store, err, sizeof(err)) == 0) {
 		log_info("connected to the database; listening on meter_notifications");
+		svc_ready("delivering notifications");
 		l->reconnect_delay = 200;
 		l->wake = 1;
 		return;
 	}
 	ntf_metrics_db_error();
 	log_warnx("%s; retrying in %lld ms", err, (long long)l->reconnect_delay);
+	svc_status("waiting for the database: %s", err);
 	l->reconnect_at = now + l->reconnect_delay;
 	l->reconnect_delay = min64(l->reconnect_delay * 2, 10000);
 }
@@ -189,7 +208,47 @@ static void claim_step(struct loop *l, int64_t now)
 	l->next_claim_at = now + delay;
 }
 
-static int run(const struct meter_config *cfg, const struct ntf_schedule *sched)
+static void apply_log_config(const struct meter_config *cfg)
+{
+	enum log_level lvl = LOG_LVL_INFO;
+	log_level_parse(cfg->log_level, &lvl);
+	log_init("meter-notifier", strcmp(cfg->log_format, "json") == 0, lvl);
+}
+
+/* SIGHUP: read the config file, environment and flags again; apply the
+ * reloadable options (log format and level, concurrency, poll, retry
+ * schedule, timeouts, shutdown grace) in place (the engine and store read
+ * cfg and sched through their pointers), log what changed and what needs a
+ * restart. A bad file or value changes nothing. */
+static void reload(struct meter_config *cfg, struct ntf_schedule *sched, struct ntf_engine *engine)
+{
+	char err[1024], changed[2048], restart[1024];
+	struct meter_config *next = malloc(sizeof(*next));
+	struct ntf_schedule nsched;
+
+	svc_reloading();
+	if (!next) {
+		log_errorx("reload: out of memory; keeping the running configuration");
+	} else if (cfg_reload(next, err, sizeof(err)) != 0 ||
+		   check_config(next, &nsched, err, sizeof(err)) != 0) {
+		log_errorx("reload failed: %s; keeping the running configuration", err);
+	} else {
+		int n = cfg_apply_reload(cfg, next, CFG_NOTIFIER, changed, sizeof(changed), restart,
+					 sizeof(restart));
+		*sched = nsched; /* parsed from the schedule now in cfg */
+		apply_log_config(cfg);
+		ntf_engine_reconfigure(engine);
+		log_info("configuration reloaded from %s: %s",
+			 cfg->config_file[0] ? cfg->config_file : "the environment and flags",
+			 n ? changed : "nothing changed");
+		if (restart[0])
+			log_warnx("reload: changed, but kept until a restart: %s", restart);
+	}
+	free(next);
+	svc_ready("delivering notifications");
+}
+
+static int run(struct meter_config *cfg, struct ntf_schedule *sched)
 {
 	char err[1024];
 	int rc = 1;
@@ -209,6 +268,13 @@ static int run(const struct meter_config *cfg, const struct ntf_schedule *sched)
 	for (;;) {
 		int64_t now = clock_mono_ms();
 		int stopping = stop_flag != 0;
+		svc_watchdog();
+		if (reload_flag && !stopping) {
+			reload_flag = 0;
+			reload(cfg, sched, l.engine);
+		}
+		if (stopping)
+			svc_stopping("stopping: %d deliveries in flight", ntf_engine_inflight(l.engine));
 		if (stopping && grace_end < 0) {
 			grace_end = now + cfg->shutdown_grace_ms;
 			obs_set_state(OBS_STOPPING, "shutting down");
@@ -255,6 +321,8 @@ static int run(const struct meter_config *cfg, const struct ntf_schedule *sched)
 			timeout = min64(timeout, l.record_retry_at - now);
 		if (stopping)
 			timeout = min64(timeout, grace_end - now);
+		if (svc_watchdog_ms() > 0)
+			timeout = min64(timeout, svc_watchdog_ms());
 		if (l.wake && ntf_engine_free_slots(l.engine) > 0 && !stopping)
 			timeout = 0;
 		if (timeout < 0)
@@ -295,9 +363,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meter-notifier: %s\n", err);
 		return 2;
 	}
-	enum log_level lvl = LOG_LVL_INFO;
-	log_level_parse(cfg.log_level, &lvl);
-	log_init("meter-notifier", strcmp(cfg.log_format, "json") == 0, lvl);
+	apply_log_config(&cfg);
+	svc_init();
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_errorx("curl_global_init failed");
@@ -317,6 +384,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	char db[512], smtp[CFG_STR_MAX + 8];
@@ -341,7 +410,9 @@ int main(int argc, char **argv)
 	} else {
 		ntf_metrics_init(obs_metrics());
 		obs_set_state(OBS_RUNNING, NULL);
+		svc_status("connecting to the database");
 		rc = run(&cfg, &sched);
+		svc_stopping("stopped");
 	}
 	obs_stop();
 	close(sig_pipe[0]);

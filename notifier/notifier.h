@@ -226,6 +226,9 @@ struct ntf_engine *ntf_engine_new(const struct meter_config *cfg,
 				  const struct ntf_schedule *sched, char *errstr,
 				  size_t errstr_size);
 void ntf_engine_destroy(struct ntf_engine *e);
+/* After a reload changed cfg (read through the engine's pointer): apply
+ * what the engine copied at creation (the connection cap = concurrency). */
+void ntf_engine_reconfigure(struct ntf_engine *e);
 
 int ntf_engine_inflight(const struct ntf_engine *e);
 /* Deliveries that can start now (concurrency minus in flight). */

@@ -257,7 +257,11 @@ int64_t ntf_store_next_due_ms(struct ntf_store *s, int with_email, char *errstr,
 			       "SELECT greatest(0, ceil(extract(epoch FROM min(next_attempt_at)"
 			       " - clock_timestamp()) * 1000))::bigint"
 			       "  FROM notifications WHERE status = 'pending'"
-			       "   AND (channel = 'webhook' OR $1::boolean)",
+			       "   AND (channel = 'webhook' OR $1::boolean)"
+			       /* None pending: no row (greatest(0, NULL) would be 0,
+				* "due now", and an idle notifier would poll 5 times a
+				* second instead of every METER_NOTIFY_POLL). */
+			       " HAVING min(next_attempt_at) IS NOT NULL",
 			       1, params, errstr, errstr_size, NULL);
 	if (!r) {
 		check_broken(s);

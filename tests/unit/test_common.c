@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -193,6 +194,222 @@ static void test_config_rejects_bad_values_with_one_line(void **state)
 	free(cfg);
 }
 
+
+/* Collects the assignments of cfg_parse_env_text as "KEY=VALUE;" text. */
+static int collect(void *opaque, const char *key, const char *value, char *errstr,
+		   size_t errstr_size)
+{
+	char *out = opaque;
+	(void)errstr;
+	(void)errstr_size;
+	snprintf(out + strlen(out), 512 - strlen(out), "%s=%s;", key, value);
+	return 0;
+}
+
+static void test_config_file_syntax(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		const char *want; /* the assignments, or NULL for an error */
+		const char *err;  /* part of the error: with the line number */
+	} cases[] = {
+		{"A=1", "A=1;", NULL},
+		{"  A = 1  \n", "A=1;", NULL},
+		{"\tA\t=\t1\t", "A=1;", NULL},
+		{"# comment\n; another\n\n   \nA=1\n", "A=1;", NULL},
+		{"A=1\r\nB=two words\r\n", "A=1;B=two words;", NULL},
+		{"A=", "A=;", NULL},
+		{"A=1\nA=2", "A=1;A=2;", NULL},
+		{"lower_case9=x", "lower_case9=x;", NULL},
+		{"A=1 # not a comment", "A=1 # not a comment;", NULL},
+		{"A=\"x y\"", "A=x y;", NULL},
+		{"A=\"x\" # a comment", "A=x;", NULL},
+		{"A=\"a\\\"b\\\\c\\nd\\te\\$f\"", "A=a\"b\\c\nd\te$f;", NULL},
+		{"A='x \"y\" \\n'", "A=x \"y\" \\n;", NULL},
+		{"A=''", "A=;", NULL},
+		{"A=\"=#;\"", "A==#;;", NULL},
+		{"A=x=y", "A=x=y;", NULL},
+		{"", "", NULL},
+		{"A=1\nB", NULL, "t:2: expected KEY=VALUE"},
+		{"=1", NULL, "t:1: expected KEY=VALUE"},
+		{"1A=1", NULL, "t:1: expected KEY=VALUE"},
+		{"A-B=1", NULL, "t:1: expected KEY=VALUE"},
+		{"export A=1", NULL, "t:1: expected KEY=VALUE"},
+		{"\n\n# c\nA=\"open", NULL, "t:4: unterminated \""},
+		{"A='open\nB=1'", NULL, "t:1: unterminated '"},
+		{"A=\"x\" junk", NULL, "t:1: unexpected text after the closing quote"},
+		{"A='x'y", NULL, "t:1: unexpected text after the closing quote"},
+		{"A=\"x\\\"", NULL, "t:1: unterminated \""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char got[512] = "", err[256] = "";
+		int rc = cfg_parse_env_text(cases[i].text, strlen(cases[i].text), "t", collect, got,
+					    err, sizeof(err));
+		if (cases[i].want && (rc != 0 || strcmp(got, cases[i].want) != 0))
+			fail_msg("case %zu (%s): rc %d, got \"%s\", want \"%s\" (%s)", i,
+				 cases[i].text, rc, got, cases[i].want, err);
+		if (!cases[i].want && (rc != -1 || !strstr(err, cases[i].err)))
+			fail_msg("case %zu (%s): rc %d, error \"%s\", want \"%s\"", i, cases[i].text,
+				 rc, err, cases[i].err);
+	}
+	/* A NUL byte: not a text file. */
+	char got[512] = "", err[256];
+	assert_int_equal(cfg_parse_env_text("A=1\0B=2", 7, "t", collect, got, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NUL"));
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_config_file_then_env_then_flags(void **state)
+{
+	(void)state;
+	struct meter_config *cfg = malloc(sizeof(*cfg));
+	char path[] = "/tmp/meter-test-config.XXXXXX", err[512];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	/* Only what this test sets comes from the environment. */
+	static const char *const vars[] = {"METER_BATCH_MAX", "METER_LOG_FORMAT", "METER_GROUP_ID",
+					   "METER_SMTP_URL"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+	write_file(path, "# meterd settings\n"
+			 "METER_BATCH_MAX=10\n"
+			 "METER_BATCH_WAIT=\"250ms\"\n"
+			 "METER_LOG_FORMAT=json\n"
+			 "METER_GROUP_ID='from-file'\n"
+			 "METER_SMTP_URL=smtp://mail:25   # the notifier's: skipped by meterd\n"
+			 "METER_KAFKA_PROP_socket_keepalive_enable=true\n");
+	setenv("METER_CONFIG_FILE", path, 1);
+	setenv("METER_BATCH_WAIT", "1s", 1); /* the environment beats the file */
+	char a0[] = "meterd", a1[] = "--group-id=from-flag";
+	char *argv[] = {a0, a1, NULL};
+	int argc = 2;
+	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv, err, sizeof(err)), 0);
+	assert_string_equal(cfg->config_file, path);
+	assert_true(cfg->batch_max == 10);      /* file */
+	assert_true(cfg->batch_wait_ms == 1000); /* environment */
+	assert_string_equal(cfg->group_id, "from-flag"); /* flag */
+	assert_string_equal(cfg->log_format, "json");
+	assert_string_equal(cfg->smtp_url, "");
+	int found = 0;
+	for (int i = 0; i < cfg->nprops; i++)
+		found |= !strcmp(cfg->prop_name[i], "socket.keepalive.enable") &&
+			 !strcmp(cfg->prop_value[i], "true");
+	assert_true(found);
+	unsetenv("METER_BATCH_WAIT");
+
+	/* --config beats METER_CONFIG_FILE. */
+	char other[] = "/tmp/meter-test-config2.XXXXXX";
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	close(fd);
+	write_file(other, "METER_BATCH_MAX=20\n");
+	char b0[] = "meterd", b1[] = "--config", *b2 = other;
+	char *argv2[] = {b0, b1, b2, NULL};
+	argc = 3;
+	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv2, err, sizeof(err)), 0);
+	assert_true(cfg->batch_max == 20);
+	assert_string_equal(cfg->config_file, other);
+	assert_int_equal(argc, 1);
+
+	/* Errors name the file and line. */
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{"METER_BATCH_MAX=5\nMETER_BATCH_MAX=ten\n", ":2: METER_BATCH_MAX: 'ten' is not an integer"},
+		{"\nMETER_NO_SUCH=1\n", ":2: METER_NO_SUCH is not a setting"},
+		{"PGPASSWORD=x\n", ":1: PGPASSWORD: only METER_* settings"},
+		{"METER_CONFIG_FILE=/etc/x\n", ":1: METER_CONFIG_FILE cannot be set inside"},
+		{"METER_LOG_FORMAT=xml\n", ":1: METER_LOG_FORMAT: 'xml' is not one of text|json"},
+		{"METER_BATCH_MAX 5\n", ":1: expected KEY=VALUE"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i].text);
+		char c0[] = "meterd";
+		char *argv3[] = {c0, NULL};
+		argc = 1;
+		err[0] = '\0';
+		assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv3, err, sizeof(err)), -1);
+		if (!strstr(err, path) || !strstr(err, bad[i].want))
+			fail_msg("bad file %zu: \"%s\", want \"%s%s\"", i, err, path, bad[i].want);
+		assert_null(strchr(err, '\n'));
+	}
+	unlink(path);
+	char c0[] = "meterd";
+	char *argv4[] = {c0, NULL};
+	argc = 1;
+	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv4, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+	unsetenv("METER_CONFIG_FILE");
+	unlink(other);
+	free(cfg);
+}
+
+static void test_config_reload_applies_only_reloadable_options(void **state)
+{
+	(void)state;
+	struct meter_config *live = malloc(sizeof(*live)), *next = malloc(sizeof(*next));
+	char err[256], changed[512], restart[512];
+	char a0[] = "meterd";
+	char *argv[] = {a0, NULL};
+	int argc = 1;
+	assert_int_equal(cfg_load(live, CFG_ALL, &argc, argv, err, sizeof(err)), 0);
+	/* Known values, whatever the environment of the test says. */
+	static const char *const known[][2] = {
+		{"batch-max", "5000"}, {"log-format", "text"}, {"group-id", "meterd"},
+		{"database-url", ""},  {"notify-poll", "5s"},
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		assert_int_equal(cfg_set(live, known[i][0], known[i][1], err, sizeof(err)), 0);
+	live->nprops = 0;
+	memcpy(next, live, sizeof(*next));
+	/* Nothing changed: nothing to say. */
+	assert_int_equal(cfg_apply_reload(live, next, CFG_METERD, changed, sizeof(changed), restart,
+					  sizeof(restart)),
+			 0);
+	assert_string_equal(changed, "");
+	assert_string_equal(restart, "");
+	assert_int_equal(cfg_set(next, "batch-max", "200", err, sizeof(err)), 0);
+	assert_int_equal(cfg_set(next, "log-format", "json", err, sizeof(err)), 0);
+	assert_int_equal(cfg_set(next, "group-id", "other", err, sizeof(err)), 0);
+	assert_int_equal(cfg_set(next, "database-url", "postgresql://u:secret@db/x", err, sizeof(err)), 0);
+	assert_int_equal(cfg_set(next, "notify-poll", "1s", err, sizeof(err)), 0); /* the notifier's */
+	next->nprops = 1;
+	snprintf(next->prop_name[0], sizeof(next->prop_name[0]), "linger.ms");
+	snprintf(next->prop_value[0], sizeof(next->prop_value[0]), "5");
+	assert_int_equal(cfg_apply_reload(live, next, CFG_METERD, changed, sizeof(changed), restart,
+					  sizeof(restart)),
+			 2);
+	assert_string_equal(changed, "batch-max 5000 -> 200, log-format text -> json");
+	assert_string_equal(restart,
+			    "database-url, group-id, Kafka properties (METER_KAFKA_PROP_*, -X)");
+	assert_null(strstr(restart, "secret"));
+	assert_true(live->batch_max == 200);
+	assert_string_equal(live->log_format, "json");
+	assert_string_equal(live->group_id, "meterd");      /* kept */
+	assert_string_equal(live->database_url, "");        /* kept */
+	assert_true(live->notify_poll_ms == 5000);           /* not meterd's */
+	assert_int_equal(live->nprops, 0);
+	/* The notifier's view of the same change. */
+	assert_int_equal(cfg_apply_reload(live, next, CFG_NOTIFIER, changed, sizeof(changed), restart,
+					  sizeof(restart)),
+			 1);
+	assert_string_equal(changed, "notify-poll 5000ms -> 1000ms");
+	assert_string_equal(restart, "database-url");
+	/* cfg_reload without cfg_daemon_args: an error, not a crash. */
+	assert_int_equal(cfg_reload(next, err, sizeof(err)), -1);
+	free(live);
+	free(next);
+}
+
 static void test_config_reference_lists_every_variable(void **state)
 {
 	(void)state;
@@ -205,6 +422,9 @@ static void test_config_reference_lists_every_variable(void **state)
 	assert_non_null(strstr(text, "`METER_DATABASE_URL`"));
 	assert_non_null(strstr(text, "`METER_BATCH_MAX`"));
 	assert_non_null(strstr(text, "text\\|json"));
+	/* Which options a reload applies is part of the reference. */
+	assert_non_null(strstr(text, "| `METER_BATCH_MAX` | `--batch-max` | integer | `50000` | meterd | yes |"));
+	assert_non_null(strstr(text, "| `METER_GROUP_ID` | `--group-id` | string | `meterd` | meterd | restart |"));
 	/* docs/CONFIG.md is generated from the same table: it must match. */
 	FILE *doc = fopen("docs/CONFIG.md", "r");
 	if (doc) {
@@ -274,6 +494,9 @@ int main(void)
 		cmocka_unit_test(test_format_pusd),
 		cmocka_unit_test(test_config_env_then_flags_override),
 		cmocka_unit_test(test_config_rejects_bad_values_with_one_line),
+		cmocka_unit_test(test_config_file_syntax),
+		cmocka_unit_test(test_config_file_then_env_then_flags),
+		cmocka_unit_test(test_config_reload_applies_only_reloadable_options),
 		cmocka_unit_test(test_config_reference_lists_every_variable),
 		cmocka_unit_test(test_copy_text_escapes_specials_and_nulls),
 		cmocka_unit_test(test_buf_cap_sets_toobig),

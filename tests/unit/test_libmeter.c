@@ -1105,6 +1105,496 @@ static void test_100k_subjects_answer_correctly(void **state)
 	meter_destroy(m);
 }
 
+
+/* ---- remaining amounts and estimates (usage.rollups) ---------------------------------- */
+
+#define DAY_START "2026-11-23T00:00:00Z"
+#define DAY_END "2026-11-24T00:00:00Z"
+#define DAY_END_S 1795478400LL
+#define MONTH_START "2026-11-01T00:00:00Z"
+#define MONTH_END "2026-12-01T00:00:00Z"
+#define MONTH_END_S 1796083200LL
+
+/* One metric of "limits": lim NULL = no entry, "null" = unlimited. */
+static void limit_entry(char *buf, size_t size, const char *name, const char *lim, long long used)
+{
+	long long l;
+	if (!lim) {
+		buf[0] = '\0';
+		return;
+	}
+	if (!strcmp(lim, "null")) {
+		snprintf(buf, size, "\"%s\":{\"limit\":null,\"used\":\"%lld\",\"remaining\":null}", name,
+			 used);
+		return;
+	}
+	l = atoll(lim);
+	snprintf(buf, size, "\"%s\":{\"limit\":\"%s\",\"used\":\"%lld\",\"remaining\":\"%lld\"}", name,
+		 lim, used, l > used ? l - used : 0);
+}
+
+/* A rollup value in the contract's format (README "Rollups for billing"). */
+static const char *rollup(char *buf, size_t size, const char *type, const char *subject,
+			  const char *period, const char *starts, const char *ends,
+			  const char *req_lim, long long req_used, const char *tok_lim,
+			  long long tok_used)
+{
+	char req[160], tok[160];
+	limit_entry(req, sizeof(req), "requests", req_lim, req_used);
+	limit_entry(tok, sizeof(tok), "tokens", tok_lim, tok_used);
+	snprintf(buf, size,
+		 "{\"type\":\"%s\",\"subject\":\"%s\",\"tenant_id\":\"x\",\"period\":\"%s\","
+		 "\"period_start\":\"2026-11-23\",\"tz\":\"UTC\",\"starts_at\":\"%s\",\"ends_at\":\"%s\","
+		 "\"events\":%lld,\"requests\":%lld,\"tokens\":%lld,\"cost_pusd\":\"0\","
+		 "\"limits\":{%s%s%s,\"cost\":{\"limit\":\"100\",\"used\":\"1\",\"remaining\":\"99\"}},"
+		 "\"blocked\":false,\"price_version\":1,\"updated_at\":\"2026-11-23T14:00:00Z\"}",
+		 type, subject, period, starts, ends, req_used, req_used, tok_used, req, *req && *tok ? "," : "",
+		 tok);
+	if (!*req && !*tok) /* "limits":{,"cost":...}: drop the comma */
+		memmove(strstr(buf, "{,\"cost\"") + 1, strstr(buf, "{,\"cost\"") + 2,
+			strlen(strstr(buf, "{,\"cost\"") + 2) + 1);
+	return buf;
+}
+
+static void put_day(const char *topic_name, const char *subject, const char *req_lim, long long req_used,
+		    const char *tok_lim, long long tok_used)
+{
+	char key[300], v[1024];
+	snprintf(key, sizeof(key), "%s/day/2026-11-23", subject);
+	put_flag(topic_name, -1, key,
+		 rollup(v, sizeof(v), "rollup", subject, "day", DAY_START, DAY_END, req_lim, req_used,
+			tok_lim, tok_used));
+}
+
+static void put_month(const char *topic_name, const char *subject, const char *req_lim,
+		      long long req_used, const char *tok_lim, long long tok_used)
+{
+	char key[300], v[1024];
+	snprintf(key, sizeof(key), "%s/month/2026-11", subject);
+	put_flag(topic_name, -1, key,
+		 rollup(v, sizeof(v), "rollup", subject, "month", MONTH_START, MONTH_END, req_lim,
+			req_used, tok_lim, tok_used));
+}
+
+static meter_t *new_estimator(const char *limits_topic, const char *rollups_topic)
+{
+	meter_opts_t o;
+	meter_opts_init(&o);
+	o.emit = 0;
+	o.limits_topic = limits_topic;
+	o.rollups_topic = rollups_topic;
+	o.follow_rollups = 1;
+	o.clock = fake_clock;
+	o.metadata_refresh_ms = 300;
+	meter_t *m = new_meter_opts(&o);
+	assert_int_equal(meter_wait_ready(m, WAIT_MS), 1);
+	return m;
+}
+
+/* Wait until the reader has read n rollup messages in all. */
+static void wait_rollups_read(meter_t *m, uint64_t n)
+{
+	meter_stats_t st;
+	int64_t deadline = mono_ms() + WAIT_MS;
+	do {
+		meter_stats(m, &st);
+		if (st.rollups_read >= n)
+			return;
+		nap_ms(5);
+	} while (mono_ms() < deadline);
+	fail_msg("read %llu rollup messages, want %llu", (unsigned long long)st.rollups_read,
+		 (unsigned long long)n);
+}
+
+static void test_estimate_remaining_is_the_minimum_over_subjects_and_periods(void **state)
+{
+	(void)state;
+	topic("roll.min", 3);
+	/* Tenant: 3 requests left today, 20 this month; tokens 1500 today,
+	 * 10000 this month. User: tokens 200 today. Key: requests unlimited,
+	 * tokens 100 this month (the month is tighter than its day). */
+	put_day("roll.min", "tenant/acme", "50", 47, "100000", 98500);
+	put_month("roll.min", "tenant/acme", "500", 480, "1000000", 990000);
+	put_day("roll.min", "user/acme/u-1", "null", 9, "5000", 4800);
+	put_day("roll.min", "key/acme/k-9", "null", 9, "100000", 50);
+	put_month("roll.min", "key/acme/k-9", "null", 9, "300", 200);
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.min", "roll.min");
+	meter_decision_t d;
+	meter_remaining_t r;
+
+	/* Tenant alone: requests from its day, tokens from its day. */
+	assert_int_equal(meter_check_estimate(m, "acme", NULL, NULL, 0, 0, &d, &r), METER_OK);
+	assert_true(d.allowed);
+	assert_int_equal(r.known, 2);
+	assert_int_equal(r.requests, 3);
+	assert_int_equal(r.requests_limit, 50);
+	assert_int_equal(r.requests_reset, DAY_END_S);
+	assert_string_equal(r.requests_subject, "tenant/acme");
+	assert_string_equal(r.requests_period, "day");
+	assert_int_equal(r.tokens, 1500);
+	assert_int_equal(r.tokens_limit, 100000);
+	assert_int_equal(r.reset, DAY_END_S);
+	assert_int_equal(r.checked_at, NOW_S);
+	assert_int_equal(r.as_of, NOW_S - 309); /* updated_at 14:00:00 */
+	assert_int_equal(r.over_estimate, 0);
+
+	/* With the user: its day's 200 tokens are the tightest. */
+	assert_int_equal(meter_check_estimate(m, "acme", "u-1", NULL, 1, 200, &d, &r), METER_OK);
+	assert_int_equal(r.known, 3);
+	assert_int_equal(r.tokens, 200);
+	assert_string_equal(r.tokens_subject, "user/acme/u-1");
+	assert_string_equal(r.tokens_period, "day");
+	assert_int_equal(r.requests, 3); /* the user's requests are unlimited */
+
+	/* 201 tokens exceed them: blocked, described like a flag. */
+	assert_int_equal(meter_check_estimate(m, "acme", "u-1", NULL, 1, 201, &d, &r), METER_BLOCKED);
+	assert_false(d.allowed);
+	assert_int_equal(r.over_estimate, 1);
+	assert_string_equal(d.subject, "user/acme/u-1");
+	assert_string_equal(d.subject_type, "user");
+	assert_string_equal(d.metric, "tokens");
+	assert_string_equal(d.period, "day");
+	assert_string_equal(d.limit, "5000");
+	assert_string_equal(d.used, "4800");
+	assert_int_equal(d.until, DAY_END_S);
+	assert_int_equal(d.retry_after_seconds, DAY_END_S - NOW_S);
+	assert_int_equal(d.manual, 0);
+	assert_non_null(strstr(d.reason, "estimate of 201 tokens exceeds the 200 remaining"));
+
+	/* Requests: 3 left, so an estimate of 3 passes and 4 does not. */
+	assert_int_equal(meter_check_estimate(m, "acme", NULL, NULL, 3, 0, &d, &r), METER_OK);
+	assert_int_equal(meter_check_estimate(m, "acme", NULL, NULL, 4, 0, &d, &r), METER_BLOCKED);
+	assert_string_equal(d.metric, "requests");
+	assert_string_equal(d.subject, "tenant/acme");
+
+	/* With the key: its month (100 tokens left) is below every day. */
+	assert_int_equal(meter_check_estimate(m, "acme", "u-1", "k-9", 0, 0, &d, &r), METER_OK);
+	assert_int_equal(r.known, 5);
+	assert_int_equal(r.tokens, 100);
+	assert_string_equal(r.tokens_subject, "key/acme/k-9");
+	assert_string_equal(r.tokens_period, "month");
+	assert_int_equal(r.tokens_reset, MONTH_END_S);
+	assert_int_equal(r.reset, DAY_END_S); /* the earlier of the two metrics */
+	/* Exceeding the day of the tenant and the month of the key: the longest
+	 * (the month) is reported, as with flags. */
+	assert_int_equal(meter_check_estimate(m, "acme", "u-1", "k-9", 0, 1600, &d, &r), METER_BLOCKED);
+	assert_string_equal(d.subject, "key/acme/k-9");
+	assert_string_equal(d.period, "month");
+	assert_int_equal(d.until, MONTH_END_S);
+
+	/* meter_check() itself is not affected by estimates. */
+	assert_int_equal(meter_check(m, "acme", "u-1", "k-9", &d), METER_OK);
+	meter_stats_t st;
+	meter_stats(m, &st);
+	assert_int_equal(st.rollups_read, 5);
+	assert_int_equal(st.rollup_slots, 5);
+	assert_int_equal(st.rollups_malformed, 0);
+	assert_int_equal(st.rollup_partitions, 3);
+	meter_destroy(m);
+}
+
+static void test_estimate_unlimited_and_unknown(void **state)
+{
+	(void)state;
+	topic("roll.unl", 2);
+	put_day("roll.unl", "tenant/big", "null", 1000000, "null", 5000000000LL);
+	put_month("roll.unl", "tenant/big", NULL, 0, NULL, 0); /* no limits at all */
+	put_day("roll.unl", "tenant/half", "10", 4, NULL, 0);   /* no token limit */
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.unl", "roll.unl");
+	meter_decision_t d;
+	meter_remaining_t r;
+
+	assert_int_equal(meter_check_estimate(m, "big", NULL, NULL, 1000, 100000000, &d, &r), METER_OK);
+	assert_int_equal(r.known, 2);
+	assert_int_equal(r.requests, METER_UNLIMITED);
+	assert_int_equal(r.tokens, METER_UNLIMITED);
+	assert_int_equal(r.requests_limit, METER_UNLIMITED);
+	assert_int_equal(r.reset, 0);
+	assert_string_equal(r.requests_subject, "");
+
+	/* Nothing read for this tenant: unknown, allowed. */
+	assert_int_equal(meter_check_estimate(m, "nobody", "u", "k", 5, 5, &d, &r), METER_OK);
+	assert_int_equal(r.known, 0);
+	assert_int_equal(r.requests, METER_UNLIMITED);
+	assert_int_equal(r.as_of, 0);
+
+	assert_int_equal(meter_check_estimate(m, "half", NULL, NULL, 6, 1000000, &d, &r), METER_OK);
+	assert_int_equal(r.requests, 6);
+	assert_int_equal(r.tokens, METER_UNLIMITED);
+	assert_int_equal(meter_check_estimate(m, "half", NULL, NULL, 7, 0, &d, &r), METER_BLOCKED);
+
+	/* Bad arguments, and a handle that does not follow the rollups. */
+	assert_int_equal(meter_check_estimate(m, "half", NULL, NULL, -1, 0, &d, &r), METER_ERR_INVALID);
+	assert_true(d.allowed);
+	assert_int_equal(meter_check_estimate(m, "", NULL, NULL, 0, 0, &d, &r), METER_ERR_INVALID);
+	meter_destroy(m);
+	m = new_checker("lim.roll.unl");
+	assert_int_equal(meter_check_estimate(m, "half", NULL, NULL, 0, 0, &d, &r), METER_ERR_DISABLED);
+	assert_true(d.allowed);
+	assert_int_equal(r.requests, METER_UNLIMITED);
+	meter_destroy(m);
+}
+
+static void test_estimate_ignores_past_periods_and_closed_records(void **state)
+{
+	(void)state;
+	char v[1024];
+	topic("roll.stale", 1);
+	/* Yesterday's day, then today's; then a late update of yesterday (a late
+	 * event) that must not replace today's. */
+	put_flag("roll.stale", 0, "tenant/t1/day/2026-11-22",
+		 rollup(v, sizeof(v), "rollup", "tenant/t1", "day", "2026-11-22T00:00:00Z",
+			DAY_START, "50", 1, NULL, 0));
+	put_day("roll.stale", "tenant/t1", "50", 10, NULL, 0);
+	put_flag("roll.stale", 0, "tenant/t1/day/2026-11-22",
+		 rollup(v, sizeof(v), "rollup", "tenant/t1", "day", "2026-11-22T00:00:00Z",
+			DAY_START, "50", 49, NULL, 0));
+	/* t2: only yesterday's day (its period has ended). */
+	put_flag("roll.stale", 0, "tenant/t2/day/2026-11-22",
+		 rollup(v, sizeof(v), "rollup", "tenant/t2", "day", "2026-11-22T00:00:00Z",
+			DAY_START, "50", 1, NULL, 0));
+	/* t3: today's day, then its closed record. */
+	put_day("roll.stale", "tenant/t3", "50", 10, NULL, 0);
+	put_flag("roll.stale", 0, "tenant/t3/day/2026-11-23",
+		 rollup(v, sizeof(v), "closed", "tenant/t3", "day", DAY_START, DAY_END, "50", 12,
+			NULL, 0));
+	/* t4: today's day, then a tombstone of it. */
+	put_day("roll.stale", "tenant/t4", "50", 10, NULL, 0);
+	put_flag("roll.stale", 0, "tenant/t4/day/2026-11-23", NULL);
+	/* t5: tomorrow's day already (a clock ahead of ours): not current. */
+	put_flag("roll.stale", 0, "tenant/t5/day/2026-11-24",
+		 rollup(v, sizeof(v), "rollup", "tenant/t5", "day", DAY_END, "2026-11-25T00:00:00Z",
+			"50", 1, NULL, 0));
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.stale", "roll.stale");
+	meter_remaining_t r;
+	const struct {
+		const char *tenant;
+		int64_t requests;
+		int known;
+	} cases[] = {{"t1", 40, 1}, {"t2", METER_UNLIMITED, 0}, {"t3", METER_UNLIMITED, 0},
+		     {"t4", METER_UNLIMITED, 0}, {"t5", METER_UNLIMITED, 0}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(meter_check_estimate(m, cases[i].tenant, NULL, NULL, 1000, 0, NULL, &r),
+				 cases[i].known ? METER_BLOCKED : METER_OK);
+		if (r.requests != cases[i].requests || r.known != cases[i].known)
+			fail_msg("%s: remaining %lld known %d, want %lld and %d", cases[i].tenant,
+				 (long long)r.requests, r.known, (long long)cases[i].requests,
+				 cases[i].known);
+	}
+	/* When the day ends (on our clock), today's record stops counting. */
+	atomic_store(&fake_now_us, DAY_END_S * SEC);
+	assert_int_equal(meter_check_estimate(m, "t1", NULL, NULL, 1000, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.known, 0);
+	assert_int_equal(r.requests, METER_UNLIMITED);
+	/* ... and t5's becomes current. */
+	assert_int_equal(meter_check_estimate(m, "t5", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.requests, 49);
+	atomic_store(&fake_now_us, NOW_S * SEC);
+	meter_destroy(m);
+}
+
+static void test_estimate_with_a_blocking_flag_says_nothing_remains(void **state)
+{
+	(void)state;
+	char v[512];
+	topic("roll.flag", 1);
+	topic("lim.roll.flag", 1);
+	put_day("roll.flag", "tenant/f1", "50", 48, "1000", 10); /* lags: 2 requests left */
+	put_flag("lim.roll.flag", 0, "tenant/f1",
+		 blocked(v, sizeof(v), "tenant/f1", "requests", 50, 50, UNTIL, 0, NULL));
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.flag", "roll.flag");
+	meter_decision_t d;
+	meter_remaining_t r;
+	assert_int_equal(meter_check_estimate(m, "f1", NULL, NULL, 1, 5000, &d, &r), METER_BLOCKED);
+	/* The flag decides what out says; the estimate is noted. */
+	assert_string_equal(d.subject, "tenant/f1");
+	assert_string_equal(d.metric, "requests");
+	assert_int_equal(d.until, UNTIL_S);
+	assert_int_equal(r.over_estimate, 1);
+	assert_int_equal(r.requests, 0);
+	assert_int_equal(r.requests_limit, 50);
+	assert_int_equal(r.requests_reset, UNTIL_S);
+	assert_int_equal(r.tokens, 0);
+	assert_int_equal(r.tokens_limit, 1000);
+	meter_destroy(m);
+}
+
+static void test_malformed_rollups_are_ignored(void **state)
+{
+	(void)state;
+	char v[1024], big[2048];
+	topic("roll.bad", 2);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	const char *good = rollup(v, sizeof(v), "rollup", "tenant/ok", "day", DAY_START, DAY_END, "50",
+				  5, "1000", 10);
+	const struct {
+		const char *key, *value;
+	} bad[] = {
+		{NULL, good},                                /* no key */
+		{"", good},
+		{"tenant/ok", good},                         /* no period */
+		{"tenant/ok/day", good},                     /* no start */
+		{"tenant/ok/week/2026-11-23", good},
+		{"tenant/ok/day/2026-11", good},             /* a month's start for a day */
+		{"tenant/ok/month/2026-11-23", good},
+		{"tenant/ok/day/2026-11-2x", good},
+		{"tenant//day/2026-11-23", good},            /* empty id */
+		{"user/ok/day/2026-11-23", good},            /* a user without its id */
+		{"tenant/ok/u/day/2026-11-23", good},        /* a tenant with too many parts */
+		{"group/ok/day/2026-11-23", good},
+		{"tenant/ok/day/2026-11-23/", good},
+		{big, good},
+		{"tenant/ok/day/2026-11-23", "not json"},
+		{"tenant/ok/day/2026-11-23", "[1,2]"},
+		{"tenant/ok/day/2026-11-23", "{}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"other\",\"starts_at\":\"" DAY_START
+					     "\",\"ends_at\":\"" DAY_END "\"}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\"}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_END
+					     "\",\"ends_at\":\"" DAY_START "\"}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"yesterday\","
+					     "\"ends_at\":\"" DAY_END "\"}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START
+					     "\",\"ends_at\":\"" DAY_END "\",\"updated_at\":5}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START
+					     "\",\"ends_at\":\"" DAY_END "\",\"limits\":[]}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START
+					     "\",\"ends_at\":\"" DAY_END "\",\"limits\":{\"requests\":5}}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START
+					     "\",\"ends_at\":\"" DAY_END "\",\"limits\":{\"requests\":{}}}"},
+		{"tenant/ok/day/2026-11-23",
+		 "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\",\"ends_at\":\"" DAY_END
+		 "\",\"limits\":{\"tokens\":{\"limit\":\"-5\",\"used\":\"1\"}}}"},
+		{"tenant/ok/day/2026-11-23",
+		 "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\",\"ends_at\":\"" DAY_END
+		 "\",\"limits\":{\"tokens\":{\"limit\":\"5\",\"used\":1.5}}}"},
+		{"tenant/ok/day/2026-11-23",
+		 "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\",\"ends_at\":\"" DAY_END
+		 "\",\"limits\":{\"tokens\":{\"limit\":\"5\"}}}"},
+		{"tenant/ok/day/2026-11-23",
+		 "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\",\"ends_at\":\"" DAY_END
+		 "\",\"limits\":{\"tokens\":{\"limit\":\"1234567890123456789\",\"used\":\"1\"}}}"},
+		{"tenant/ok/day/2026-11-23",
+		 "{\"type\":\"rollup\",\"starts_at\":\"" DAY_START "\",\"ends_at\":\"" DAY_END
+		 "\",\"limits\":{\"tokens\":{\"limit\":\"5\",\"used\":\"1\",\"remaining\":\"x\"}}}"},
+		{"tenant/ok/day/2026-11-23", "{\"type\":\"rollup\"\xff}"},
+	};
+	size_t nbad = sizeof(bad) / sizeof(bad[0]);
+	for (size_t i = 0; i < nbad; i++)
+		put_flag("roll.bad", (int32_t)(i % 2), bad[i].key, bad[i].value);
+	/* A valid record after them all is still read. */
+	put_flag("roll.bad", 1, "tenant/ok/day/2026-11-23", good);
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.bad", "roll.bad");
+	meter_stats_t st;
+	meter_stats(m, &st);
+	assert_int_equal(st.rollups_read, nbad + 1);
+	assert_int_equal(st.rollups_malformed, nbad);
+	assert_non_null(strstr(st.last_error, "malformed rollup"));
+	meter_remaining_t r;
+	assert_int_equal(meter_check_estimate(m, "ok", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.requests, 45);
+	assert_int_equal(r.tokens, 990);
+	meter_destroy(m);
+}
+
+static void test_rollups_follow_updates_and_later_periods(void **state)
+{
+	(void)state;
+	char v[1024];
+	topic("roll.live", 2);
+	meter_t *m = new_estimator("lim.roll.live", "roll.live");
+	meter_remaining_t r;
+	put_day("roll.live", "tenant/live", "50", 10, NULL, 0);
+	flush_flags();
+	wait_rollups_read(m, 1);
+	assert_int_equal(meter_check_estimate(m, "live", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.requests, 40);
+	put_day("roll.live", "tenant/live", "50", 30, NULL, 0);
+	flush_flags();
+	wait_rollups_read(m, 2);
+	assert_int_equal(meter_check_estimate(m, "live", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.requests, 20);
+	/* The next day's first record replaces the slot; before the clock gets
+	 * there, nothing is current. */
+	put_flag("roll.live", -1, "tenant/live/day/2026-11-24",
+		 rollup(v, sizeof(v), "rollup", "tenant/live", "day", DAY_END, "2026-11-25T00:00:00Z",
+			"50", 1, NULL, 0));
+	flush_flags();
+	wait_rollups_read(m, 3);
+	assert_int_equal(meter_check_estimate(m, "live", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.known, 0);
+	atomic_store(&fake_now_us, (DAY_END_S + 60) * SEC);
+	assert_int_equal(meter_check_estimate(m, "live", NULL, NULL, 0, 0, NULL, &r), METER_OK);
+	assert_int_equal(r.requests, 49);
+	atomic_store(&fake_now_us, NOW_S * SEC);
+	meter_stats_t st;
+	meter_stats(m, &st);
+	assert_int_equal(st.rollup_slots, 1);
+	meter_destroy(m);
+}
+
+static void test_format_headers(void **state)
+{
+	(void)state;
+	meter_remaining_t both = {.requests = 3, .tokens = 1500, .requests_limit = 50,
+				  .tokens_limit = 100000, .requests_reset = 1000 + 3600,
+				  .tokens_reset = 1000 + 86400, .reset = 1000 + 3600,
+				  .checked_at = 1000};
+	meter_remaining_t tokens_only = {.requests = METER_UNLIMITED, .tokens = 0,
+					 .requests_limit = METER_UNLIMITED, .tokens_limit = 7,
+					 .tokens_reset = 1010, .reset = 1010, .checked_at = 1000};
+	meter_remaining_t none = {.requests = METER_UNLIMITED, .tokens = METER_UNLIMITED,
+				  .requests_limit = METER_UNLIMITED, .tokens_limit = METER_UNLIMITED,
+				  .checked_at = 1000};
+	meter_decision_t ok = {.allowed = 1};
+	meter_decision_t blk = {.allowed = 0, .until = 1010, .retry_after_seconds = 10};
+	meter_decision_t manual = {.allowed = 0, .manual = 1};
+	const struct {
+		const meter_decision_t *d;
+		const meter_remaining_t *r;
+		const char *want;
+	} cases[] = {
+		{&ok, &both,
+		 "X-RateLimit-Limit-Requests: 50\r\nX-RateLimit-Remaining-Requests: 3\r\n"
+		 "X-RateLimit-Reset-Requests: 3600\r\nX-RateLimit-Limit-Tokens: 100000\r\n"
+		 "X-RateLimit-Remaining-Tokens: 1500\r\nX-RateLimit-Reset-Tokens: 86400\r\n"
+		 "X-RateLimit-Reset: 3600\r\n"},
+		{NULL, &tokens_only,
+		 "X-RateLimit-Limit-Tokens: 7\r\nX-RateLimit-Remaining-Tokens: 0\r\n"
+		 "X-RateLimit-Reset-Tokens: 10\r\nX-RateLimit-Reset: 10\r\n"},
+		{&blk, &tokens_only,
+		 "X-RateLimit-Limit-Tokens: 7\r\nX-RateLimit-Remaining-Tokens: 0\r\n"
+		 "X-RateLimit-Reset-Tokens: 10\r\nX-RateLimit-Reset: 10\r\nRetry-After: 10\r\n"},
+		{&ok, &none, ""},
+		{&manual, &none, ""},
+		{&blk, NULL, "X-RateLimit-Reset: 10\r\nRetry-After: 10\r\n"},
+	};
+	char buf[512];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = meter_format_headers(cases[i].d, cases[i].r, buf, sizeof(buf));
+		if (n != (int)strlen(cases[i].want) || strcmp(buf, cases[i].want) != 0)
+			fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, n, buf, cases[i].want);
+	}
+	/* Too small: nothing, and an error. */
+	char small[40] = "junk";
+	assert_int_equal(meter_format_headers(&ok, &both, small, sizeof(small)), METER_ERR_INVALID);
+	assert_string_equal(small, "");
+	assert_int_equal(meter_format_headers(&ok, &both, NULL, 0), METER_ERR_INVALID);
+	/* The largest possible output fits in 512 bytes. */
+	meter_remaining_t max = {.requests = INT64_MAX, .tokens = INT64_MAX,
+				 .requests_limit = INT64_MAX, .tokens_limit = INT64_MAX,
+				 .requests_reset = INT64_MAX, .tokens_reset = INT64_MAX,
+				 .reset = INT64_MAX, .checked_at = INT64_MIN + 1};
+	meter_decision_t maxd = {.allowed = 0, .retry_after_seconds = INT64_MAX};
+	assert_true(meter_format_headers(&maxd, &max, buf, sizeof(buf)) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1125,6 +1615,13 @@ int main(void)
 		cmocka_unit_test(test_malformed_flag_values_are_ignored),
 		cmocka_unit_test(test_concurrent_checks_while_flags_change),
 		cmocka_unit_test(test_100k_subjects_answer_correctly),
+		cmocka_unit_test(test_estimate_remaining_is_the_minimum_over_subjects_and_periods),
+		cmocka_unit_test(test_estimate_unlimited_and_unknown),
+		cmocka_unit_test(test_estimate_ignores_past_periods_and_closed_records),
+		cmocka_unit_test(test_estimate_with_a_blocking_flag_says_nothing_remains),
+		cmocka_unit_test(test_malformed_rollups_are_ignored),
+		cmocka_unit_test(test_rollups_follow_updates_and_later_periods),
+		cmocka_unit_test(test_format_headers),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
