@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "obs.h"
+#include "service.h"
 
 #define API_DEFAULT_ADDR "127.0.0.1:8080"
 #define API_MAX_CONNECTIONS 256
@@ -59,6 +60,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Nothing of meter-api reloads; systemctl reload must not kill it. */
+	signal(SIGHUP, SIG_IGN);
+	svc_init();
 	/* Held until sigsuspend, so a signal cannot slip in between the test of
 	 * stop_flag and the wait. */
 	sigset_t stops, waitmask;
@@ -101,8 +105,10 @@ int main(int argc, char **argv)
 		log_errorx("%s (METER_HTTP_ADDR)", err);
 		goto out;
 	}
+	svc_ready("serving on %s", cfg.http_addr);
 	while (!stop_flag)
 		sigsuspend(&waitmask);
+	svc_stopping("stopping: finishing the requests in flight");
 	log_info("stopping: finishing the requests in flight");
 	obs_set_state(OBS_STOPPING, "shutting down");
 	rc = 0;
