@@ -25,10 +25,33 @@
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t reload_flag;
 
+/* METER_SHUTDOWN_GRACE in whole seconds (0: none), for the signal handler. */
+static volatile sig_atomic_t grace_s;
+
 static void on_signal(int sig)
 {
 	(void)sig;
+	/* The grace starts with the first signal: past it, the process ends
+	 * even mid-batch (an uncommitted batch is simply consumed again). */
+	if (!stop_flag && grace_s > 0)
+		alarm((unsigned)grace_s);
 	stop_flag = 1;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "meterd: shutdown grace (METER_SHUTDOWN_GRACE) exceeded; exiting"
+				  " without finishing (nothing uncommitted is lost)\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(1);
+}
+
+static void set_grace(const struct meter_config *cfg)
+{
+	int64_t s = (cfg->shutdown_grace_ms + 999) / 1000;
+	grace_s = (sig_atomic_t)(s > 86400 ? 86400 : s);
 }
 
 static void on_hup(int sig)
@@ -67,6 +90,7 @@ static void reload(struct running *r)
 		int n = cfg_apply_reload(r->cfg, next, CFG_METERD, changed, sizeof(changed), restart,
 					 sizeof(restart));
 		apply_log_config(r->cfg);
+		set_grace(r->cfg);
 		consumer_reconfigure(r->c, r->cfg);
 		log_info("configuration reloaded from %s: %s",
 			 r->cfg->config_file[0] ? r->cfg->config_file : "the environment and flags",
@@ -169,6 +193,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_hup; /* applied once the consumer runs */
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	set_grace(&cfg);
 	signal(SIGPIPE, SIG_IGN);
 
 	char red[512];

@@ -111,8 +111,11 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 		}
 	}
 	PQclear(res);
-	/* Acknowledged before the outbox forgets them. */
-	rd_kafka_flush(r->rk, 30000);
+	/* Acknowledged before the outbox forgets them (at most 30 s, less when
+	 * stopping: what is not acknowledged is published again later). */
+	int64_t until = clock_mono_ms() + 30000;
+	while (rd_kafka_outq_len(r->rk) > 0 && clock_mono_ms() < until && !atomic_load(&r->stop))
+		rd_kafka_flush(r->rk, 100);
 	if (rd_kafka_outq_len(r->rk) > 0 || r->dr_failed != failed_before) {
 		snprintf(errstr, errstr_size,
 			 "the broker did not acknowledge %d rollup record(s); they stay in the outbox",
@@ -226,7 +229,7 @@ void rollpub_stop(struct rollpub *r)
 	if (r->started)
 		pthread_join(r->thread, NULL);
 	if (r->rk) {
-		rd_kafka_flush(r->rk, 5000);
+		rd_kafka_flush(r->rk, 2000);
 		rd_kafka_destroy(r->rk);
 	}
 	if (r->conn)
