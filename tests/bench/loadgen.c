@@ -1,7 +1,9 @@
 /* loadgen - the benchmark's load generator (make bench).
  *
  * Produces realistic usage events to a Kafka topic: tenants drawn from a
- * Zipf distribution (s = 1.1, so a few tenants carry much of the traffic),
+ * Zipf distribution (s = 1.1, so a few tenants carry much of the traffic;
+ * no single tenant above 0.5 % of it, since the mock broker keeps only ~5 MB
+ * per partition and a tenant's events share one),
  * 1-40 users and 1-5 API keys per tenant, several providers, models and
  * operations (chat, rag, embedding, image and video generation with units),
  * a share of events carrying their own cost, --dup-rate % duplicates (an
@@ -279,14 +281,33 @@ int main(int argc, char **argv)
 		return 2;
 	rng_state = (uint64_t)o.seed * 0x2545F4914F6CDD1DULL + 1;
 	zipf_cdf = malloc((size_t)o.tenants * sizeof(double));
-	double sum = 0;
+	/* Zipf weights, the top ones capped at 0.5 % of the total (the cap is
+	 * applied until it holds: capping raises the others' share). */
+	double *w = malloc((size_t)o.tenants * sizeof(double));
 	for (int64_t i = 0; i < o.tenants; i++)
-		sum += 1.0 / pow((double)(i + 1), 1.1);
-	double acc = 0;
+		w[i] = 1.0 / pow((double)(i + 1), 1.1);
+	for (int round = 0; round < 50; round++) {
+		double sum = 0, cap;
+		for (int64_t i = 0; i < o.tenants; i++)
+			sum += w[i];
+		cap = sum * 0.005;
+		int changed = 0;
+		for (int64_t i = 0; i < o.tenants; i++)
+			if (w[i] > cap * 1.0001) {
+				w[i] = cap;
+				changed = 1;
+			}
+		if (!changed)
+			break;
+	}
+	double sum = 0, acc = 0;
+	for (int64_t i = 0; i < o.tenants; i++)
+		sum += w[i];
 	for (int64_t i = 0; i < o.tenants; i++) {
-		acc += 1.0 / pow((double)(i + 1), 1.1) / sum;
+		acc += w[i] / sum;
 		zipf_cdf[i] = acc;
 	}
+	free(w);
 	cross_us = calloc((size_t)o.probes + 1, sizeof(int64_t));
 	flag_us = calloc((size_t)o.probes + 1, sizeof(int64_t));
 	pthread_t th;
