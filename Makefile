@@ -1,7 +1,9 @@
 # meterd - plain Makefile. `make` builds, `make test` installs what is missing,
 # builds, starts a throwaway PostgreSQL and mock Kafka cluster, runs every
 # test and stops them. `make run` runs the worker on that embedded default.
-# V=1 shows full commands; SANITIZE=address,undefined builds with sanitizers.
+# V=1 shows full commands; SANITIZE=address,undefined builds with sanitizers
+# (into build-san/ unless B= names another build directory). B=DIR builds
+# into DIR; the test scripts find the binaries there (METER_BUILD_DIR).
 
 CC ?= cc
 VERSION := 0.1.0
@@ -24,7 +26,15 @@ else
 Q := @
 endif
 
-B := build
+ifneq ($(SANITIZE),)
+B ?= build-san
+else
+B ?= build
+endif
+# The unit tests of `make test` also run under these sanitizers (unit tier
+# only: CI stays short), built into $(SAN_B). UNIT_SANITIZE= turns that off.
+UNIT_SANITIZE ?= address,undefined
+SAN_B ?= build-san
 COMMON_SRC := $(wildcard common/*.c) schema/event.c
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
@@ -47,8 +57,9 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
 
-.PHONY: all clean test unit integration run deps docs check-docs fuzz
+.PHONY: all clean test unit unit-bins integration run deps docs check-docs fuzz
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
+unit-bins: $(UNIT_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,17 +107,27 @@ $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 deps:
 	$(Q)sh dev/deps.sh
 
-# The test command of the README and of .ci/run.
+# The test command of the README and of .ci/run. Besides the build in $(B),
+# the unit tests are built with $(UNIT_SANITIZE) sanitizers in $(SAN_B) and
+# run too (not when the whole build is already sanitized).
+SAN_UNIT_DIR :=
+ifeq ($(SANITIZE),)
+ifneq ($(UNIT_SANITIZE),)
+SAN_UNIT_DIR := $(SAN_B)
+endif
+endif
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash tests/run.sh
+	$(if $(SAN_UNIT_DIR),$(Q)$(MAKE) --no-print-directory B=$(SAN_B) SANITIZE=$(UNIT_SANITIZE) unit-bins)
+	$(Q)METER_BUILD_DIR=$(B) METER_SAN_UNIT_DIR=$(SAN_UNIT_DIR) bash tests/run.sh
 
 unit: all
-	$(Q)bash tests/run.sh --unit-only
+	$(if $(SAN_UNIT_DIR),$(Q)$(MAKE) --no-print-directory B=$(SAN_B) SANITIZE=$(UNIT_SANITIZE) unit-bins)
+	$(Q)METER_BUILD_DIR=$(B) METER_SAN_UNIT_DIR=$(SAN_UNIT_DIR) bash tests/run.sh --unit-only
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash dev/run.sh
+	$(Q)METER_BUILD_DIR=$(B) bash dev/run.sh
 
 docs: $(B)/meterd
 	$(Q)$(B)/meterd --config-reference > docs/CONFIG.md

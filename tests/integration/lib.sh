@@ -17,7 +17,7 @@
 #   wait_for "what" SECS "SQL"     poll until the query prints t
 #   wait_caught_up SECS            every partition's stored offset = its end offset
 #   produce_lines FILE [-p N]      key<TAB>value lines with kcat
-#   gen ARGS...                    build/tools/gen_events on the test topic
+#   gen ARGS...                    tools/gen_events on the test topic
 #   check_eq "what" EXPECTED ACTUAL, check "what" CMD..., check_rollups ORACLE
 #   at_exit 'COMMAND'              run on exit, pass or fail
 #   test_done                      summary line; exit 1 if any check failed
@@ -30,9 +30,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-METERD=$ROOT/build/meterd
-METERCTL=$ROOT/build/meterctl
-GEN=$ROOT/build/tools/gen_events
+# The binaries of METER_BUILD_DIR (make passes its B; default build).
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+METERD=$BUILD/meterd
+METERCTL=$BUILD/meterctl
+GEN=$BUILD/tools/gen_events
 PY=/usr/bin/python3
 T_NAME=$(basename "$0" .sh)
 FAILS=0
@@ -424,7 +427,7 @@ wait_flag() {
 }
 
 # ---- meter-notifier and its peers -------------------------------------------
-NOTIFIER=$ROOT/build/meter-notifier
+NOTIFIER=$BUILD/meter-notifier
 # notifier_start NAME [ARGS...]: like meterd_start (same log, kill and stop
 # helpers), for meter-notifier.
 notifier_start() { METERD=$NOTIFIER meterd_start "$@"; }
