@@ -57,7 +57,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
 
-.PHONY: all clean test unit unit-bins integration run deps docs check-docs fuzz
+.PHONY: all clean test unit unit-bins integration run deps docs check-docs fuzz valgrind chaos
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
 unit-bins: $(UNIT_BIN)
 
@@ -133,7 +133,11 @@ docs: $(B)/meterd
 	$(Q)$(B)/meterd --config-reference > docs/CONFIG.md
 
 fuzz:
-	$(Q)bash tests/fuzz/run.sh
+	$(Q)METER_BUILD_DIR=$(B) bash tests/fuzz/run.sh
+
+# The unit tests under valgrind memcheck (no leaks, no invalid accesses).
+valgrind: all
+	$(Q)METER_BUILD_DIR=$(B) bash tests/valgrind.sh
 
 clean:
 	rm -rf $(B)
