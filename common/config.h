@@ -74,6 +74,12 @@ int cfg_set(struct meter_config *cfg, const char *name, const char *value, char 
 int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, void (*usage)(void *),
 		    struct meter_config *cfg, int argc, char **argv);
 
+/* A value from outside (environment, flag, config) as it may appear inside
+ * a one-line message: control bytes become '?', and it is cut to 64 bytes
+ * followed by "...". Returns out. */
+#define CFG_SHOWN_SIZE 72
+const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE]);
+
 /* Print the option reference (Markdown table) for the programs in mask. */
 void cfg_print_reference(void *fp, unsigned prog_mask);
 /* Print a short usage list of the options for the programs in mask. */
