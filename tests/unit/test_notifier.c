@@ -484,6 +484,10 @@ static void test_mailbox_address_extracts_the_address(void **state)
 	assert_int_equal(ntf_mailbox_address("nobody", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("@b", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a@", out, sizeof(out)), -1);
+	/* Found by fuzz_webhook: a second '@' at the end was taken for a domain. */
+	assert_int_equal(ntf_mailbox_address("a@b@", out, sizeof(out)), -1);
+	assert_int_equal(ntf_mailbox_address("Ops <a@b@>", out, sizeof(out)), -1);
+	assert_int_equal(ntf_mailbox_address("@a@b", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("<a@b> trailing", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a b@c", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a@b\r\nBcc: c@d", out, sizeof(out)), -1);
