@@ -3,9 +3,10 @@
 #
 # For each tests/fuzz/fuzz_X.c:
 #   - tests/fuzz/fuzz_X.srcs lists what else to link, one entry a line, paths
-#     relative to the repository root; lines starting with '-' are passed to
-#     the compiler as is (e.g. -ljansson); blank lines and '#' comments are
-#     skipped;
+#     relative to the repository root ($B/ at the start stands for the build
+#     directory, METER_BUILD_DIR or build); lines starting with '-' are
+#     passed to the compiler as is (e.g. -ljansson); blank lines and '#'
+#     comments are skipped;
 #   - it is built with clang -fsanitize=fuzzer,address,undefined into
 #     build/fuzz/fuzz_X;
 #   - tests/fuzz/fuzz_X.options, if present, holds extra libFuzzer flags
@@ -60,6 +61,9 @@ for src in "${harnesses[@]}"; do
 		while IFS= read -r line || [ -n "$line" ]; do
 			line=${line%%#*}
 			line=$(printf '%s' "$line" | tr -d '[:space:]')
+			case $line in
+			'$B/'*) line=${METER_BUILD_DIR:-build}/${line#\$B/} ;;
+			esac
 			[ -n "$line" ] && extra+=("$line")
 		done <"$srcs"
 	fi
