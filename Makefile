@@ -12,7 +12,8 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -I/usr/include/postgresql
+	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Itests/chaos \
+	-I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lpthread -lm
 
 ifneq ($(SANITIZE),)
@@ -53,7 +54,9 @@ LIBMETER_OBJ := $(LIBMETER_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%) $(B)/tools/chaos_gen
+CHAOS_SRC := $(wildcard tests/chaos/*.c)
+CHAOS_OBJ := $(CHAOS_SRC:%.c=$(B)/%.o)
 
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/mock_kafka $(B)/libmeter.a
 
@@ -99,6 +102,13 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIB
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lcurl -lcrypto
 
+# The chaos suite's generator (tests/chaos/): several files, and the
+# worker's parser for its selfcheck.
+$(B)/tools/chaos_gen: $(CHAOS_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -134,6 +144,15 @@ docs: $(B)/meterd
 
 fuzz:
 	$(Q)METER_BUILD_DIR=$(B) bash tests/fuzz/run.sh
+
+# The chaos suite (tests/chaos/chaos.sh): SEED= to replay one, EVENTS=,
+# DURATION= (seconds), TENANTS=, PARTITIONS=. Long by default.
+EVENTS ?= 100000
+DURATION ?= 900
+chaos: all
+	$(Q)METER_BUILD_DIR=$(B) bash tests/chaos/chaos.sh --events $(EVENTS) --duration $(DURATION) \
+		$(if $(SEED),--seed $(SEED)) $(if $(TENANTS),--tenants $(TENANTS)) \
+		$(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 # The unit tests under valgrind memcheck (no leaks, no invalid accesses).
 valgrind: all

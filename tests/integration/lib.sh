@@ -22,6 +22,9 @@
 #   at_exit 'COMMAND'              run on exit, pass or fail
 #   test_done                      summary line; exit 1 if any check failed
 #
+# A private environment (no METER_ENV_DIR) is removed after a pass unless
+# KEEP_ENV=1.
+#
 # Timing: waits poll with generous timeouts; a fixed sleep only ever shapes a
 # fault (how long PostgreSQL stays down, where a kill lands), never stands in
 # for an assertion. Every signal a test sends to meterd is marked in its log
@@ -96,7 +99,7 @@ on_exit() {
 	done
 	if [[ -n $OWN_ENV ]]; then
 		"$ROOT/dev/env.sh" stop "$OWN_ENV" 2>/dev/null || true
-		if [[ $rc -eq 0 ]]; then
+		if [[ $rc -eq 0 && ${KEEP_ENV:-0} != 1 ]]; then
 			rm -rf "$OWN_ENV" "$OWN_ENV.start.log"
 		else
 			echo "environment kept in $OWN_ENV"
