@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m->hash_seed = 0x5eed;
 	CHECK(meter__table_init(m) == 0);
 	nmodels = 0;
-	while (off + 6 <= size && nrecs < MAX_MSGS) {
+	while (off + 6 <= size && nkeys < MAX_MSGS) {
 		int32_t part = data[off] % 4;
 		int64_t ts = (int64_t)(data[off + 1] | data[off + 2] << 8) * 1000 + 1700000000000LL;
 		size_t kl = data[off + 3];
