@@ -140,13 +140,14 @@ export METER_NOTIFY_RETRY_SCHEDULE=1s,2s,3s,5s,5s,8s,10s,10s,15s,15s,15s,15s,15s
 export METER_WEBHOOK_TIMEOUT=3s METER_SMTP_TIMEOUT=3s METER_NOTIFY_POLL=1s
 NOTIFIER_ARGS=(--webhook-allow-private=1 --smtp-url "smtp://127.0.0.1:$SPORT"
 	--smtp-from "meterd chaos <meter@chaos.example>")
-declare -A WANT=() RESTART_AT=() ARMED=()
+declare -A WANT=() RESTART_AT=() ARMED=() EXPECT_EXIT=()
 KILLS=0 FP_KILLS=0 PG_RESTARTS=0 CONN_CUTS=0 REBALANCES=0 JOINS=0 BROKER_OUTAGES=0
-INJECTED=0 NOTIFIER_KILLS=0 WEBHOOK_FAULTS=0 SMTP_OUTAGES=0 PG_DOWN=0
+INJECTED=0 NOTIFIER_KILLS=0 WEBHOOK_FAULTS=0 SMTP_OUTAGES=0 PG_DOWN=0 UNEXPECTED=0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 start_instance() {
 	local inst=$1
+	EXPECT_EXIT[$inst]=0
 	if [[ $inst == n ]]; then
 		notifier_start n "${NOTIFIER_ARGS[@]}"
 	elif [[ -n ${ARMED[$inst]:-} ]]; then
@@ -157,13 +158,24 @@ start_instance() {
 }
 
 # Restart what should run and does not (after its restart delay); notice
-# armed meterds that killed themselves at their failpoint.
+# armed meterds that killed themselves at their failpoint, and processes
+# that exited when nothing asked them to: a crash is a finding.
 supervise() {
-	local inst t
+	local inst t rc
 	t=$(now_ms)
 	for inst in "${!WANT[@]}"; do
 		[[ ${WANT[$inst]} == 1 ]] || continue
 		if [[ -n ${MD_PID[$inst]:-} ]] && kill -0 "${MD_PID[$inst]}" 2>/dev/null; then
+			continue
+		fi
+		if [[ -n ${MD_PID[$inst]:-} && -z ${ARMED[$inst]:-} && ${EXPECT_EXIT[$inst]:-0} != 1 ]]; then
+			rc=0
+			wait "${MD_PID[$inst]}" 2>/dev/null || rc=$?
+			UNEXPECTED=$((UNEXPECTED + 1))
+			say "UNEXPECTED: $([[ $inst == n ]] && echo meter-notifier || echo "meterd $inst") exited by itself (status $rc); its last lines:"
+			tail -n 15 "$T_DIR/meterd-$inst.log" | sed 's/^/       /'
+			EXPECT_EXIT[$inst]=1
+			RESTART_AT[$inst]=$((t + 1000))
 			continue
 		fi
 		if [[ -n ${MD_PID[$inst]:-} && -n ${ARMED[$inst]:-} ]]; then
@@ -174,7 +186,9 @@ supervise() {
 				KILLS=$((KILLS + 1))
 				REBALANCES=$((REBALANCES + 1))
 			else
-				say "nemesis: meterd $inst exited without reaching its failpoint"
+				UNEXPECTED=$((UNEXPECTED + 1))
+				say "UNEXPECTED: meterd $inst exited before its failpoint (${ARMED[$inst]}); its last lines:"
+				tail -n 15 "$T_DIR/meterd-$inst.log" | sed 's/^/       /'
 			fi
 			ARMED[$inst]=
 			RESTART_AT[$inst]=$((t + 300))
@@ -187,6 +201,7 @@ supervise() {
 # kill -9 and the time to bring it back.
 kill_instance() {
 	local inst=$1 delay=$2
+	EXPECT_EXIT[$inst]=1
 	if [[ -n ${MD_PID[$inst]:-} ]] && kill -0 "${MD_PID[$inst]}" 2>/dev/null; then
 		meterd_kill "$inst" KILL
 	fi
@@ -224,6 +239,7 @@ act() {
 		if [[ -n ${MD_PID[$1]:-} ]] && kill -0 "${MD_PID[$1]}" 2>/dev/null; then
 			# A member closing before its first assignment can make the
 			# mock broker's client abort: leave cleanly only once assigned.
+			EXPECT_EXIT[$1]=1
 			if [[ $(log_count "$1" 'assigned') -gt 0 ]]; then
 				say "nemesis: meterd $1 leaves the group (SIGTERM)"
 				meterd_kill "$1" TERM
@@ -393,6 +409,7 @@ RC=0
 	--stat "injected_errors=$INJECTED" --stat "notifier_kills=$NOTIFIER_KILLS" \
 	--stat "webhook_faults=$WEBHOOK_FAULTS" --stat "smtp_outages=$SMTP_OUTAGES" \
 	--stat "dead_notifications=$dead" --stat "env_checks_failed=$FAILS" \
+	--stat "unexpected_exits=$UNEXPECTED" \
 	--stat "duration_s=$((SECONDS - T0))" >"$T_DIR/judge.out" || RC=$?
 head -n -1 "$T_DIR/judge.out"
 tail -n 1 "$T_DIR/judge.out" >"$SUMMARY"

@@ -336,6 +336,14 @@ def main():
         except ValueError:
             summary[k] = v
     summary.update(j.figures)
+    # Findings of the driver: processes that exited by themselves, checks
+    # of the environment that failed, notifications given up as dead.
+    for k, what in (("unexpected_exits", "meterd or meter-notifier exited by itself"),
+                    ("env_checks_failed", "a check of the driver failed"),
+                    ("dead_notifications", "notifications marked dead (retries exhausted)")):
+        v = summary.get(k)
+        if isinstance(v, int) and v > 0:
+            j.bad(what, ["%s = %d (see the log above)" % (k, v)])
     summary["mismatches"] = j.mismatches
     if not a.quiet:
         print(json.dumps(summary, sort_keys=False))
