@@ -107,6 +107,10 @@ GEN_OPTS=(--seed "$SEED" --events "$EVENTS" --tenants "$TENANTS" --partitions "$
 	--duration "$DURATION" --lateness "$LATENESS" --max-event-bytes 16384 --prefix "$T_DB"
 	--webhook-url "http://127.0.0.1:$RPORT/hook" --email 1)
 "$CHAOS_GEN" plan "${GEN_OPTS[@]}" --out "$ORACLE" >/dev/null || die "chaos_gen plan failed"
+# The oracle's view of every message (valid with these fields, or bad for
+# this reason) must be the worker's parser's, or the judge would be wrong.
+"$CHAOS_GEN" selfcheck "${GEN_OPTS[@]}" >"$T_DIR/selfcheck.log" 2>&1 ||
+	{ cat "$T_DIR/selfcheck.log"; die "chaos_gen selfcheck: the parser (schema/event.c) disagrees with the oracle"; }
 fig() { awk -F'\t' -v k="$1" '$1 == k {print $2}' "$ORACLE/figures.tsv"; }
 ANCHOR_S=$(fig anchor_s)
 say "oracle: anchor $(fig anchor), $(fig valid) valid, $(fig duplicates) duplicates ($(fig cross_partition_duplicates) to another partition), $(fig bad) bad; expects $(fig flags_expected) crossings and $(fig notifications_expected) notifications"
@@ -191,6 +195,7 @@ supervise() {
 				tail -n 15 "$T_DIR/meterd-$inst.log" | sed 's/^/       /'
 			fi
 			ARMED[$inst]=
+			EXPECT_EXIT[$inst]=1
 			RESTART_AT[$inst]=$((t + 300))
 		fi
 		((t >= ${RESTART_AT[$inst]:-0})) || continue
