@@ -146,13 +146,15 @@ fuzz:
 	$(Q)METER_BUILD_DIR=$(B) bash tests/fuzz/run.sh
 
 # The chaos suite (tests/chaos/chaos.sh): SEED= to replay one, EVENTS=,
-# DURATION= (seconds), TENANTS=, PARTITIONS=. Long by default.
+# DURATION= (seconds, at most 3.5 h), TENANTS=, PARTITIONS=. Long by
+# default; many partitions, as the mock broker keeps ~5 MB of each.
 EVENTS ?= 100000
 DURATION ?= 900
+TENANTS ?= 16
+PARTITIONS ?= 32
 chaos: all
 	$(Q)METER_BUILD_DIR=$(B) bash tests/chaos/chaos.sh --events $(EVENTS) --duration $(DURATION) \
-		$(if $(SEED),--seed $(SEED)) $(if $(TENANTS),--tenants $(TENANTS)) \
-		$(if $(PARTITIONS),--partitions $(PARTITIONS))
+		--tenants $(TENANTS) --partitions $(PARTITIONS) $(if $(SEED),--seed $(SEED))
 
 # The unit tests under valgrind memcheck (no leaks, no invalid accesses).
 valgrind: all

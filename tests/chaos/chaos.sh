@@ -425,6 +425,6 @@ fi
 if ((RC == 0)); then
 	say "PASS chaos seed $SEED ($((SECONDS - T0))s)"
 else
-	say "FAIL chaos seed $SEED (work dir $T_DIR; rerun: make chaos SEED=$SEED EVENTS=$EVENTS DURATION=$DURATION)"
+	say "FAIL chaos seed $SEED (work dir $T_DIR; rerun: make chaos SEED=$SEED EVENTS=$EVENTS DURATION=$DURATION TENANTS=$TENANTS PARTITIONS=$PARTITIONS)"
 fi
 exit "$RC"

@@ -223,7 +223,7 @@ static const char *const metrics[] = {"requests", "tokens", "cost", "op:chat"};
 static const char *const periods[] = {"day", "month"};
 
 /* Flags and notifications of one subject. */
-static void judge_subject(const struct ch_oracle *o, const struct ch_tenant *t,
+static void judge_subject(struct ch_oracle *o, const struct ch_tenant *t,
 			  const char *stype, const char *sid, FILE *flags, FILE *notes,
 			  int64_t *nflags, int64_t *nnotes)
 {
@@ -241,7 +241,7 @@ static void judge_subject(const struct ch_oracle *o, const struct ch_tenant *t,
 		ch_local_day(t->tz, o->w->anchor_us, day, month);
 		const char *start = p ? month : day;
 		snprintf(key, sizeof(key), "%s\t%s\t%s\t%s\t%s", t->id, stype, sid, period, start);
-		const struct row *r = row_get((struct ch_oracle *)o, key, 0);
+		const struct row *r = row_get(o, key, 0);
 		int64_t end = p ? ch_month_end(t->tz, o->w->anchor_us)
 				: ch_day_end(t->tz, o->w->anchor_us);
 		utc_text(end, until);
