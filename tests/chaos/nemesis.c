@@ -8,6 +8,7 @@
  *                                after_commit, after_crossing_commit,
  *                                after_flag_produce); restarted unarmed after
  *   join INST / leave INST       a second or third meterd joins / leaves the group
+ *                                (sometimes both, so that three members share it)
  *   pg-restart fast|immediate    restart PostgreSQL (immediate: like a crash)
  *   pg-stop / pg-start           PostgreSQL down for a while
  *   pg-cut                       terminate every session of the test database
@@ -97,10 +98,18 @@ static int64_t fault(struct sched *sc, enum lane lane, int64_t ms, int variant, 
 		 * then the group rebalances: leave meterd some time to work. */
 		return ms + 12000 + ch_rnd(s, 4000);
 	case L_GROUP: {
-		const char *inst = variant % 2 ? "c" : "b";
 		len = 12000 + ch_rnd(s, 12000);
-		add(sc, ms, "join %s", inst);
-		add(sc, ms + len, "leave %s", inst);
+		if (variant % 3 == 2) {
+			/* Three members at once: b joins, c joins, b leaves, c leaves. */
+			add(sc, ms, "join b");
+			add(sc, ms + len / 3, "join c");
+			add(sc, ms + len * 2 / 3, "leave b");
+			add(sc, ms + len, "leave c");
+		} else {
+			const char *inst = variant % 3 ? "c" : "b";
+			add(sc, ms, "join %s", inst);
+			add(sc, ms + len, "leave %s", inst);
+		}
 		return ms + len + 3000;
 	}
 	case L_PG:
