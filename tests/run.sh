@@ -119,7 +119,7 @@ run_one() {
 	fi
 }
 
-for f in meterd meterctl mock_kafka tools/gen_events; do
+for f in meterd meterctl meter-notifier mock_kafka tools/gen_events tools/chaos_gen; do
 	[[ -x $BUILD/$f ]] || { echo "run.sh: $BUILD/$f is missing; run 'make all' first" >&2; exit 2; }
 done
 
