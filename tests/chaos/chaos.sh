@@ -11,6 +11,7 @@
 # event; tenants crossing their limits) is produced while a nemesis driven
 # by the same seed kills meterd (kill -9, and failpoints just before and
 # after the commit, after a crossing's commit and after a flag's produce),
+# freezes it (SIGSTOP) past its session timeout,
 # restarts and stops PostgreSQL and cuts its connections, takes Kafka
 # brokers down and injects request errors, has a second and third meterd
 # join and leave the group, kills meter-notifier, makes the webhook receiver
@@ -144,9 +145,9 @@ export METER_NOTIFY_RETRY_SCHEDULE=1s,2s,3s,5s,5s,8s,10s,10s,15s,15s,15s,15s,15s
 export METER_WEBHOOK_TIMEOUT=3s METER_SMTP_TIMEOUT=3s METER_NOTIFY_POLL=1s
 NOTIFIER_ARGS=(--webhook-allow-private=1 --smtp-url "smtp://127.0.0.1:$SPORT"
 	--smtp-from "meterd chaos <meter@chaos.example>")
-declare -A WANT=() RESTART_AT=() ARMED=() EXPECT_EXIT=()
+declare -A WANT=() RESTART_AT=() ARMED=() EXPECT_EXIT=() FROZEN=()
 KILLS=0 FP_KILLS=0 PG_RESTARTS=0 CONN_CUTS=0 REBALANCES=0 JOINS=0 BROKER_OUTAGES=0
-INJECTED=0 NOTIFIER_KILLS=0 WEBHOOK_FAULTS=0 SMTP_OUTAGES=0 PG_DOWN=0 UNEXPECTED=0
+INJECTED=0 NOTIFIER_KILLS=0 WEBHOOK_FAULTS=0 SMTP_OUTAGES=0 PG_DOWN=0 UNEXPECTED=0 FREEZES=0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 start_instance() {
@@ -167,6 +168,13 @@ start_instance() {
 supervise() {
 	local inst t rc
 	t=$(now_ms)
+	for inst in "${!FROZEN[@]}"; do
+		if ((t >= FROZEN[$inst])); then
+			kill -CONT "${MD_PID[$inst]}" 2>/dev/null || true
+			echo "==== test sends SIGCONT $(date -u +%H:%M:%S.%3N)" >>"$T_DIR/meterd-$inst.log"
+			unset "FROZEN[$inst]"
+		fi
+	done
 	for inst in "${!WANT[@]}"; do
 		[[ ${WANT[$inst]} == 1 ]] || continue
 		if [[ -n ${MD_PID[$inst]:-} ]] && kill -0 "${MD_PID[$inst]}" 2>/dev/null; then
@@ -207,6 +215,7 @@ supervise() {
 kill_instance() {
 	local inst=$1 delay=$2
 	EXPECT_EXIT[$inst]=1
+	unset "FROZEN[$inst]"
 	if [[ -n ${MD_PID[$inst]:-} ]] && kill -0 "${MD_PID[$inst]}" 2>/dev/null; then
 		meterd_kill "$inst" KILL
 	fi
@@ -232,6 +241,15 @@ act() {
 		REBALANCES=$((REBALANCES + 1))
 		ARMED[$1]="$2:$3"
 		start_instance "$1" ;;
+	freeze)
+		if [[ -n ${MD_PID[$1]:-} ]] && kill -0 "${MD_PID[$1]}" 2>/dev/null; then
+			say "nemesis: meterd $1 frozen (SIGSTOP) for $2 ms"
+			echo "==== test sends SIGSTOP $(date -u +%H:%M:%S.%3N)" >>"$T_DIR/meterd-$1.log"
+			kill -STOP "${MD_PID[$1]}"
+			FROZEN[$1]=$(($(now_ms) + $2))
+			FREEZES=$((FREEZES + 1))
+			REBALANCES=$((REBALANCES + 1))
+		fi ;;
 	join)
 		say "nemesis: meterd $1 joins the group"
 		WANT[$1]=1
@@ -345,6 +363,8 @@ done <"$ORACLE/nemesis.tsv"
 
 # ---- heal ----------------------------------------------------------------------
 say "nemesis done after $(( ($(now_ms) - START) / 1000 ))s; healing"
+for inst in "${!FROZEN[@]}"; do FROZEN[$inst]=0; done
+supervise
 if ((PG_DOWN)); then act pg-start; fi
 for b in 1 2 3; do "$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" broker-up "$b" >>"$T_DIR/nemesis.log" 2>&1 || true; done
 for api in Produce Fetch OffsetCommit JoinGroup Heartbeat SyncGroup FindCoordinator InitProducerId; do
@@ -414,7 +434,7 @@ RC=0
 	--stat "injected_errors=$INJECTED" --stat "notifier_kills=$NOTIFIER_KILLS" \
 	--stat "webhook_faults=$WEBHOOK_FAULTS" --stat "smtp_outages=$SMTP_OUTAGES" \
 	--stat "dead_notifications=$dead" --stat "env_checks_failed=$FAILS" \
-	--stat "unexpected_exits=$UNEXPECTED" \
+	--stat "unexpected_exits=$UNEXPECTED" --stat "freezes=$FREEZES" \
 	--stat "duration_s=$((SECONDS - T0))" >"$T_DIR/judge.out" || RC=$?
 head -n -1 "$T_DIR/judge.out"
 tail -n 1 "$T_DIR/judge.out" >"$SUMMARY"

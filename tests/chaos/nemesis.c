@@ -3,6 +3,8 @@
  * One line per step, "MS ACTION ARGS...", MS from the start of the run; the
  * driver (tests/chaos/chaos.sh) carries them out in order:
  *   kill9 INST RESTART_MS        kill -9 a meterd, restart it after RESTART_MS
+ *   freeze INST MS               SIGSTOP a meterd for MS (past its session
+ *                                timeout), then SIGCONT
  *   failpoint INST POINT N       restart a meterd armed to kill itself at the
  *                                N-th pass of a failpoint (before_commit,
  *                                after_commit, after_crossing_commit,
@@ -90,6 +92,10 @@ static int64_t fault(struct sched *sc, enum lane lane, int64_t ms, int variant, 
 	case L_METERD:
 		if (variant == 0) {
 			add(sc, ms, "kill9 a %" PRId64, 200 + ch_rnd(s, 2500));
+		} else if (variant == 5) {
+			/* Frozen past its session: its partitions move on, and when
+			 * it wakes up its commit must be refused. */
+			add(sc, ms, "freeze a %" PRId64, 5000 + ch_rnd(s, 5000));
 		} else {
 			add(sc, ms, "failpoint a %s %" PRId64, failpoints[(variant - 1) % 4],
 			    1 + ch_rnd(s, 2));
@@ -191,9 +197,9 @@ int ch_nemesis_write(const struct ch_world *w, void *fp)
 		int variant = (int)ch_rnd(&s, 8);
 		int count = 0;
 		while (at < end - 9000 || count == 0) {
-			/* meterd: every failpoint in turn, and plain kills. */
-			int v = lane == L_METERD ? (count % 5 == 2 ? 0 : 1 + (count - (count % 5 > 2)) % 5)
-						 : variant + count;
+			/* meterd: every failpoint in turn, plain kills, freezes. */
+			static const int meterd_order[] = {1, 2, 0, 3, 5, 4};
+			int v = lane == L_METERD ? meterd_order[count % 6] : variant + count;
 			at = fault(&sc, (enum lane)lane, at, v, &s);
 			at += ch_rnd(&s, 3000 + w->o.duration_s * 40);
 			count++;
