@@ -88,6 +88,21 @@ limits_init
 export METER_TOPIC_ROLLUPS=$T_DB.rollups
 "$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$METER_TOPIC_ROLLUPS" 4 ||
 	die "cannot create $METER_TOPIC_ROLLUPS"
+# The group coordinator stays on broker 1, which the nemesis never takes
+# down (see tests/chaos/nemesis.c: the mock cluster cannot survive it).
+"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" coordinator group "$T_GROUP" 1 ||
+	die "cannot pin the group coordinator"
+# The mock cluster is a test peer: if it crashes, say so (a harness
+# failure, not a finding about meterd) rather than wait for timeouts.
+mock_alive() {
+	local pid
+	pid=$(cat "$METER_ENV_DIR/kafka.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
+}
+mock_check() {
+	mock_alive && return 0
+	say "the mock Kafka cluster (build/mock_kafka, librdkafka's rdkafka_mock) died: $(tail -n 1 "$METER_ENV_DIR/kafka.log")"
+	die "test environment failure (not a finding about meterd); rerun with the same seed"
+}
 ORACLE=$T_DIR/oracle
 ACTUAL=$T_DIR/actual
 mkdir -p "$ORACLE" "$ACTUAL"
@@ -167,6 +182,7 @@ start_instance() {
 # that exited when nothing asked them to: a crash is a finding.
 supervise() {
 	local inst t rc
+	mock_check
 	t=$(now_ms)
 	for inst in "${!FROZEN[@]}"; do
 		if ((t >= FROZEN[$inst])); then
@@ -383,6 +399,10 @@ if [[ -n ${ARMED[a]:-} ]]; then # an armed failpoint must not fire while we judg
 fi
 supervise
 GEN_RC=0
+while kill -0 "$GEN_PID" 2>/dev/null; do
+	supervise
+	sleep 0.5
+done
 wait "$GEN_PID" || GEN_RC=$?
 grep -v '^seed \|^%' "$T_DIR/produce.log" || true
 ((GEN_RC == 0)) || die "chaos_gen produce failed (exit $GEN_RC): the stream was not sent whole"
