@@ -1,7 +1,9 @@
 # meterd - plain Makefile. `make` builds, `make test` installs what is missing,
 # builds, starts a throwaway PostgreSQL and mock Kafka cluster, runs every
 # test and stops them. `make run` runs the worker on that embedded default.
-# V=1 shows full commands; SANITIZE=address,undefined builds with sanitizers.
+# V=1 shows full commands; SANITIZE=address,undefined builds with sanitizers
+# (into build-san/ unless B= names another build directory). B=DIR builds
+# into DIR; the test scripts find the binaries there (METER_BUILD_DIR).
 
 CC ?= cc
 VERSION := 0.1.0
@@ -10,7 +12,8 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DMETER_VERSION=\"$(VERSION)\"
 CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Iapi -I/usr/include/postgresql
+	-I. -Icommon -Ischema -Iaggregator -Iconsumer -Ilibmeter -Iapi -Itests/chaos \
+	-I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lsystemd -lpthread -lm
 
 ifneq ($(SANITIZE),)
@@ -24,7 +27,15 @@ else
 Q := @
 endif
 
-B := build
+ifneq ($(SANITIZE),)
+B ?= build-san
+else
+B ?= build
+endif
+# The unit tests of `make test` also run under these sanitizers (unit tier
+# only: CI stays short), built into $(SAN_B). UNIT_SANITIZE= turns that off.
+UNIT_SANITIZE ?= address,undefined
+SAN_B ?= build-san
 # The HTTP server and what rides on it: only the daemons link libmicrohttpd.
 HTTP_SRC := common/httpd.c common/obs.c
 COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c
@@ -49,15 +60,18 @@ HTTP_LIBS := -lmicrohttpd
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%) $(B)/tools/chaos_gen
+CHAOS_SRC := $(wildcard tests/chaos/*.c)
+CHAOS_OBJ := $(CHAOS_SRC:%.c=$(B)/%.o)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/meter-api $(B)/mock_kafka \
 	$(B)/libmeter.a
 
-.PHONY: all clean test unit integration run deps docs check-docs fuzz bench
+.PHONY: all clean test unit unit-bins integration run deps docs check-docs fuzz valgrind chaos bench
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
+unit-bins: $(UNIT_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -103,6 +117,13 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(AGG_OBJ) $(CONSUMER_OBJ) $(COMMON_OBJ) $(LIB
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(HTTP_LIBS) -lcmocka -lcurl -lcrypto
 
+# The chaos suite's generator (tests/chaos/): several files, and the
+# worker's parser for its selfcheck.
+$(B)/tools/chaos_gen: $(CHAOS_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/tools/%: $(B)/tests/tools/%.o $(COMMON_OBJ) $(LIBMETER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -116,17 +137,27 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(COMMON_OBJ)
 deps:
 	$(Q)sh dev/deps.sh
 
-# The test command of the README and of .ci/run.
+# The test command of the README and of .ci/run. Besides the build in $(B),
+# the unit tests are built with $(UNIT_SANITIZE) sanitizers in $(SAN_B) and
+# run too (not when the whole build is already sanitized).
+SAN_UNIT_DIR :=
+ifeq ($(SANITIZE),)
+ifneq ($(UNIT_SANITIZE),)
+SAN_UNIT_DIR := $(SAN_B)
+endif
+endif
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash tests/run.sh
+	$(if $(SAN_UNIT_DIR),$(Q)$(MAKE) --no-print-directory B=$(SAN_B) SANITIZE=$(UNIT_SANITIZE) unit-bins)
+	$(Q)METER_BUILD_DIR=$(B) METER_SAN_UNIT_DIR=$(SAN_UNIT_DIR) bash tests/run.sh
 
 unit: all
-	$(Q)bash tests/run.sh --unit-only
+	$(if $(SAN_UNIT_DIR),$(Q)$(MAKE) --no-print-directory B=$(SAN_B) SANITIZE=$(UNIT_SANITIZE) unit-bins)
+	$(Q)METER_BUILD_DIR=$(B) METER_SAN_UNIT_DIR=$(SAN_UNIT_DIR) bash tests/run.sh --unit-only
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash dev/run.sh
+	$(Q)METER_BUILD_DIR=$(B) bash dev/run.sh
 
 docs: $(B)/meterd
 	$(Q)$(B)/meterd --config-reference > docs/CONFIG.md
@@ -137,7 +168,22 @@ bench: deps
 	$(Q)bash tests/bench/run.sh
 
 fuzz:
-	$(Q)bash tests/fuzz/run.sh
+	$(Q)METER_BUILD_DIR=$(B) bash tests/fuzz/run.sh
+
+# The chaos suite (tests/chaos/chaos.sh): SEED= to replay one, EVENTS=,
+# DURATION= (seconds, at most 3.5 h), TENANTS=, PARTITIONS=. Long by
+# default; many partitions, as the mock broker keeps ~5 MB of each.
+EVENTS ?= 100000
+DURATION ?= 900
+TENANTS ?= 16
+PARTITIONS ?= 32
+chaos: all
+	$(Q)METER_BUILD_DIR=$(B) bash tests/chaos/chaos.sh --events $(EVENTS) --duration $(DURATION) \
+		--tenants $(TENANTS) --partitions $(PARTITIONS) $(if $(SEED),--seed $(SEED))
+
+# The unit tests under valgrind memcheck (no leaks, no invalid accesses).
+valgrind: all
+	$(Q)METER_BUILD_DIR=$(B) bash tests/valgrind.sh
 
 clean:
 	rm -rf $(B)

@@ -155,18 +155,34 @@ static int choice_ok(const char *choices, const char *v)
 	return 0;
 }
 
+const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE])
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o < 64; i++) {
+		unsigned char c = (unsigned char)v[i];
+		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (o < len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const char *v,
 		     const char *origin, char *errstr, size_t errstr_size)
 {
 	char *base = (char *)cfg + o->offset;
+	char vs[CFG_SHOWN_SIZE];
 	int64_t n;
 	int b;
 	switch (o->type) {
 	case CFG_T_STR:
 	case CFG_T_ENUM:
 		if (o->type == CFG_T_ENUM && !choice_ok(o->choices, v)) {
-			snprintf(errstr, errstr_size, "%s: '%s' is not one of %s", origin, v,
-				 o->choices);
+			snprintf(errstr, errstr_size, "%s: '%s' is not one of %s", origin,
+				 cfg_shown(v, strlen(v), vs), o->choices);
 			return -1;
 		}
 		if (strlen(v) >= o->size) {
@@ -179,7 +195,8 @@ static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const ch
 	case CFG_T_INT:
 		if (num_parse_i64(v, o->min, o->max, &n) != 0) {
 			snprintf(errstr, errstr_size,
-				 "%s: '%s' is not an integer between %lld and %lld", origin, v,
+				 "%s: '%s' is not an integer between %lld and %lld", origin,
+				 cfg_shown(v, strlen(v), vs),
 				 (long long)o->min, (long long)o->max);
 			return -1;
 		}
@@ -190,7 +207,8 @@ static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const ch
 			snprintf(errstr, errstr_size,
 				 "%s: '%s' is not a duration between %lldms and %lldms "
 				 "(use a unit: 250ms, 5s, 10m, 72h, 7d)",
-				 origin, v, (long long)o->min, (long long)o->max);
+				 origin, cfg_shown(v, strlen(v), vs), (long long)o->min,
+				 (long long)o->max);
 			return -1;
 		}
 		*(int64_t *)(void *)base = n;
@@ -198,7 +216,7 @@ static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const ch
 	case CFG_T_BOOL:
 		if (num_parse_bool(v, &b) != 0) {
 			snprintf(errstr, errstr_size, "%s: '%s' is not a boolean (true/false)",
-				 origin, v);
+				 origin, cfg_shown(v, strlen(v), vs));
 			return -1;
 		}
 		*(int *)(void *)base = b;
@@ -220,7 +238,9 @@ int cfg_set(struct meter_config *cfg, const char *name, const char *value, char 
 {
 	const struct cfg_opt *o = opt_find(name, strlen(name));
 	if (!o) {
-		snprintf(errstr, errstr_size, "unknown option '%s'", name);
+		char ns[CFG_SHOWN_SIZE];
+		snprintf(errstr, errstr_size, "unknown option '%s'",
+			 cfg_shown(name, strlen(name), ns));
 		return -1;
 	}
 	return opt_apply(cfg, o, value, name, errstr, errstr_size);
@@ -231,8 +251,9 @@ static int prop_add(struct meter_config *cfg, const char *name, size_t nlen, con
 {
 	if (nlen == 0 || nlen >= sizeof(cfg->prop_name[0]) ||
 	    strlen(value) >= sizeof(cfg->prop_value[0])) {
-		snprintf(errstr, errstr_size, "Kafka property '%.*s': name or value too long",
-			 (int)nlen, name);
+		char ns[CFG_SHOWN_SIZE];
+		snprintf(errstr, errstr_size, "Kafka property '%s': name or value too long",
+			 cfg_shown(name, nlen, ns));
 		return -1;
 	}
 	/* A later setting of the same property replaces the earlier one. */
@@ -704,7 +725,9 @@ int cfg_daemon_args(const char *prog, const char *version, unsigned prog_mask, v
 		return 2;
 	}
 	if (argc > 1) {
-		fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", prog, argv[1], prog);
+		char as[CFG_SHOWN_SIZE];
+		fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", prog,
+			cfg_shown(argv[1], strlen(argv[1]), as), prog);
 		return 2;
 	}
 	return -1;

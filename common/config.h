@@ -110,6 +110,12 @@ int cfg_apply_reload(struct meter_config *live, const struct meter_config *next,
 		     unsigned prog_mask, char *changed, size_t changed_size, char *restart,
 		     size_t restart_size);
 
+/* A value from outside (environment, flag, config) as it may appear inside
+ * a one-line message: control bytes become '?', and it is cut to 64 bytes
+ * followed by "...". Returns out. */
+#define CFG_SHOWN_SIZE 72
+const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE]);
+
 /* Print the option reference (Markdown table) for the programs in mask. */
 void cfg_print_reference(void *fp, unsigned prog_mask);
 /* Print a short usage list of the options for the programs in mask. */

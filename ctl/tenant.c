@@ -103,8 +103,8 @@ static int check_opts(const struct tenant_opts *o)
 		}
 	}
 	if (o->email && !is_clear(o->email)) {
-		const char *at = strchr(o->email, '@');
-		if (strlen(o->email) > 254 || !at || at == o->email || !at[1] ||
+		const char *at = strchr(o->email, '@'); /* exactly one, as the notifier wants */
+		if (strlen(o->email) > 254 || !at || at == o->email || !at[1] || strchr(at + 1, '@') ||
 		    !printable(o->email)) {
 			ctl_err("--email must be an address like ops@example.com");
 			return CTL_USAGE;

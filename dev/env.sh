@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # dev/env.sh - the embedded default environment: a throwaway PostgreSQL 15
 # cluster and a mock Kafka cluster (build/mock_kafka), both under one DIR.
+# METER_BUILD_DIR names another build directory (default build; `make
+# SANITIZE=...` sets it).
 #
 #   eval "$(dev/env.sh start DIR [--durable] [--partitions N])"
 #   dev/env.sh stop DIR                      # safe twice, or half-started
@@ -22,7 +24,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MOCK="$ROOT/build/mock_kafka"
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+MOCK="$BUILD/mock_kafka"
 PGBIN=/usr/lib/postgresql/15/bin
 
 die() { echo "env.sh: $*" >&2; exit 1; }

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-B="$ROOT/build"
+B=${METER_BUILD_DIR:-build}
+[[ $B = /* ]] || B=$ROOT/$B
 EVENTS=${EVENTS:-3000}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

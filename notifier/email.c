@@ -40,8 +40,10 @@ int ntf_mailbox_address(const char *mailbox, char *out, size_t out_size)
 	}
 	if (n == 0 || n >= out_size || n > 254)
 		return -1;
+	/* Exactly one '@' with something on both sides ("a@b@" and "@a@b" are
+	 * not addresses; quoted local parts holding an '@' are not taken). */
 	const char *at = memchr(a, '@', n);
-	if (!at || at == a || at == a + n - 1 || memchr(a, ' ', n) || memchr(a, '<', n) ||
+	if (!at || memchr(at + 1, '@', n - (size_t)(at + 1 - a)) || at == a || at == a + n - 1 || memchr(a, ' ', n) || memchr(a, '<', n) ||
 	    memchr(a, '>', n))
 		return -1;
 	memcpy(out, a, n);

@@ -28,11 +28,12 @@ int ntf_schedule_parse(const char *text, struct ntf_schedule *out, char *errstr,
 			return -1;
 		}
 		int64_t ms;
+		char shown[CFG_SHOWN_SIZE];
 		if (len == 0 || len >= sizeof(item)) {
 			snprintf(errstr, errstr_size,
 				 "retry schedule: empty or overlong item in '%s' (use e.g. "
 				 "5s,5m,30m,2h)",
-				 text);
+				 cfg_shown(text, strlen(text), shown));
 			return -1;
 		}
 		memcpy(item, p, len);
@@ -41,7 +42,7 @@ int ntf_schedule_parse(const char *text, struct ntf_schedule *out, char *errstr,
 			snprintf(errstr, errstr_size,
 				 "retry schedule: '%s' is not a duration up to 7d (use a unit: "
 				 "500ms, 5s, 5m, 2h, 1d)",
-				 item);
+				 cfg_shown(item, len, shown));
 			return -1;
 		}
 		out->delay_ms[out->n++] = ms;

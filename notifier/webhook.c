@@ -205,7 +205,7 @@ int ntf_webhook_setup(struct ntf_job *j, const struct meter_config *cfg, char *e
 		return -1;
 	char h[160];
 	struct curl_slist *l = NULL, *t;
-	const char *fixed[] = {"Content-Type: application/json", "User-Agent: meter-notifier/" METER_VERSION,
+	const char *fixed[] = {"Content-Type: application/json", ("User-Agent: meter-notifier/" METER_VERSION),
 			       "Expect:"};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		if (!(t = curl_slist_append(l, fixed[i])))

@@ -6,7 +6,10 @@
 #   bash tests/run.sh kill9 bad_input  unit tests, then the integration tests
 #                                      whose names contain one of the words
 #
-# Unit tests are the build/tests/test_* binaries (cmocka, no services).
+# Unit tests are the build/tests/test_* binaries (cmocka, no services); with
+# METER_SAN_UNIT_DIR set (make test does), also DIR/tests/test_* built with
+# sanitizers, named test_X[san]. METER_BUILD_DIR names the build directory
+# (default build; make passes its B).
 # Integration tests are tests/integration/t_*.sh; they share one environment
 # started here (dev/env.sh: a throwaway PostgreSQL and a mock Kafka cluster
 # under a mktemp directory in /tmp), each on its own database and topics, and
@@ -20,6 +23,11 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+abs_dir() { [[ $1 = /* ]] && echo "$1" || echo "$ROOT/$1"; }
+export METER_BUILD_DIR=${METER_BUILD_DIR:-build}
+BUILD=$(abs_dir "$METER_BUILD_DIR")
+SAN_UNIT=
+[[ -n ${METER_SAN_UNIT_DIR:-} ]] && SAN_UNIT=$(abs_dir "$METER_SAN_UNIT_DIR")
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 TEST_TIMEOUT=${TEST_TIMEOUT:-400}
 unit_only=0
@@ -111,8 +119,8 @@ run_one() {
 	fi
 }
 
-for f in meterd meterctl mock_kafka tools/gen_events; do
-	[[ -x $ROOT/build/$f ]] || { echo "run.sh: build/$f is missing; run 'make all' first" >&2; exit 2; }
+for f in meterd meterctl meter-notifier mock_kafka tools/gen_events tools/chaos_gen; do
+	[[ -x $BUILD/$f ]] || { echo "run.sh: $BUILD/$f is missing; run 'make all' first" >&2; exit 2; }
 done
 
 # Integration tests to run, by name filter.
@@ -155,10 +163,23 @@ mkdir -p "$LOG_DIR"
 
 echo "== unit tests"
 shopt -s nullglob
-for b in "$ROOT"/build/tests/test_*; do
+for b in "$BUILD"/tests/test_*; do
 	[[ -f $b && -x $b ]] || continue
 	run_one "$(basename "$b")" "$UNIT_TIMEOUT" "$b"
 done
+if [[ -n $SAN_UNIT ]]; then
+	san=0
+	for b in "$SAN_UNIT"/tests/test_*; do
+		[[ -f $b && -x $b ]] || continue
+		san=1
+		# Sanitizers slow the tests down: twice the time.
+		run_one "$(basename "$b")[san]" "$((UNIT_TIMEOUT * 2))" "$b"
+	done
+	if ((san == 0)); then
+		failed=$((failed + 1))
+		failures+=("no sanitized unit tests in $SAN_UNIT/tests (make B=$METER_SAN_UNIT_DIR SANITIZE=address,undefined unit-bins)")
+	fi
+fi
 
 if ((${#tests[@]} > 0 && env_ok)); then
 	echo "== integration tests"

@@ -3,11 +3,15 @@
 #
 # For each tests/fuzz/fuzz_X.c:
 #   - tests/fuzz/fuzz_X.srcs lists what else to link, one entry a line, paths
-#     relative to the repository root; lines starting with '-' are passed to
-#     the compiler as is (e.g. -ljansson); blank lines and '#' comments are
-#     skipped;
+#     relative to the repository root ($B/ at the start stands for the build
+#     directory, METER_BUILD_DIR or build); lines starting with '-' are
+#     passed to the compiler as is (e.g. -ljansson); blank lines and '#'
+#     comments are skipped;
 #   - it is built with clang -fsanitize=fuzzer,address,undefined into
 #     build/fuzz/fuzz_X;
+#   - tests/fuzz/fuzz_X.options, if present, holds extra libFuzzer flags
+#     (one a line, e.g. -close_fd_mask=3 for a harness whose code under
+#     test prints);
 #   - it runs for FUZZ_SECONDS (default 60) on a working corpus in
 #     build/fuzz/corpus/X (new inputs land there) seeded from the checked-in
 #     tests/fuzz/corpus/X, which is only read.
@@ -24,7 +28,7 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-60}
 max_len=${FUZZ_MAX_LEN:-8192}
 clang=${CLANG:-clang}
-out=build/fuzz
+out=${METER_BUILD_DIR:-build}/fuzz
 
 if ! command -v "$clang" >/dev/null 2>&1; then
 	echo "fuzz: $clang not found (apt-get install -y clang libclang-rt-14-dev)" >&2
@@ -33,7 +37,8 @@ fi
 
 cflags=(-std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
-	-Wall -Wextra -Werror -I. -Icommon -Ischema)
+	-Wall -Wextra -Werror -DMETER_VERSION=\"fuzz\" -I. -Icommon -Ischema -Inotifier -Ilibmeter
+	-Ictl -I/usr/include/postgresql)
 
 mkdir -p "$out/artifacts"
 status=0
@@ -56,6 +61,9 @@ for src in "${harnesses[@]}"; do
 		while IFS= read -r line || [ -n "$line" ]; do
 			line=${line%%#*}
 			line=$(printf '%s' "$line" | tr -d '[:space:]')
+			case $line in
+			'$B/'*) line=${METER_BUILD_DIR:-build}/${line#\$B/} ;;
+			esac
 			[ -n "$line" ] && extra+=("$line")
 		done <"$srcs"
 	fi
@@ -74,12 +82,20 @@ for src in "${harnesses[@]}"; do
 		status=1
 		continue
 	fi
+	opts=()
+	if [ -f "tests/fuzz/$base.options" ]; then
+		while IFS= read -r line || [ -n "$line" ]; do
+			line=${line%%#*}
+			line=$(printf '%s' "$line" | tr -d '[:space:]')
+			[ -n "$line" ] && opts+=("$line")
+		done <"tests/fuzz/$base.options"
+	fi
 	seeds=tests/fuzz/corpus/$name
 	work=$out/corpus/$name
 	mkdir -p "$seeds" "$work"
 	echo "fuzz: running $base for ${seconds}s (seeds $seeds)"
 	if ! "$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
-		-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
+		-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" ${opts[@]+"${opts[@]}"} \
 		"$work" "$seeds"; then
 		echo "fuzz: $base FAILED; see $out/artifacts/$name-*" >&2
 		status=1

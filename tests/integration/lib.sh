@@ -17,10 +17,13 @@
 #   wait_for "what" SECS "SQL"     poll until the query prints t
 #   wait_caught_up SECS            every partition's stored offset = its end offset
 #   produce_lines FILE [-p N]      key<TAB>value lines with kcat
-#   gen ARGS...                    build/tools/gen_events on the test topic
+#   gen ARGS...                    tools/gen_events on the test topic
 #   check_eq "what" EXPECTED ACTUAL, check "what" CMD..., check_rollups ORACLE
 #   at_exit 'COMMAND'              run on exit, pass or fail
 #   test_done                      summary line; exit 1 if any check failed
+#
+# A private environment (no METER_ENV_DIR) is removed after a pass unless
+# KEEP_ENV=1.
 #
 # Timing: waits poll with generous timeouts; a fixed sleep only ever shapes a
 # fault (how long PostgreSQL stays down, where a kill lands), never stands in
@@ -30,9 +33,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-METERD=$ROOT/build/meterd
-METERCTL=$ROOT/build/meterctl
-GEN=$ROOT/build/tools/gen_events
+# The binaries of METER_BUILD_DIR (make passes its B; default build).
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+METERD=$BUILD/meterd
+METERCTL=$BUILD/meterctl
+GEN=$BUILD/tools/gen_events
 PY=/usr/bin/python3
 T_NAME=$(basename "$0" .sh)
 FAILS=0
@@ -93,7 +99,7 @@ on_exit() {
 	done
 	if [[ -n $OWN_ENV ]]; then
 		"$ROOT/dev/env.sh" stop "$OWN_ENV" 2>/dev/null || true
-		if [[ $rc -eq 0 ]]; then
+		if [[ $rc -eq 0 && ${KEEP_ENV:-0} != 1 ]]; then
 			rm -rf "$OWN_ENV" "$OWN_ENV.start.log"
 		else
 			echo "environment kept in $OWN_ENV"
@@ -428,7 +434,7 @@ wait_flag() {
 }
 
 # ---- meter-notifier and its peers -------------------------------------------
-NOTIFIER=$ROOT/build/meter-notifier
+NOTIFIER=$BUILD/meter-notifier
 # notifier_start NAME [ARGS...]: like meterd_start (same log, kill and stop
 # helpers), for meter-notifier.
 notifier_start() { METERD=$NOTIFIER meterd_start "$@"; }

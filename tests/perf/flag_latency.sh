@@ -6,6 +6,8 @@
 #   tests/perf/flag_latency.sh [--tenants N] [--rate EVENTS_PER_S]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
 OWN=
 if [[ -z ${METER_ENV_DIR:-} ]]; then
 	OWN=$(mktemp -d /tmp/meter-lat.XXXXXX)
@@ -27,7 +29,7 @@ psql -XAtq "$METER_DATABASE_URL" -c "CREATE DATABASE $ID"
 DB="postgresql://$PGUSER@$PGHOST:$PGPORT/$ID"
 METER_DATABASE_URL=$DB METER_TOPIC_EVENTS=$ID.events METER_TOPIC_LIMITS=$ID.limits \
 	METER_GROUP_ID=$ID METER_BATCH_WAIT=${BATCH_WAIT:-50ms} \
-	"$ROOT/build/meterd" >"${METER_ENV_DIR}/$ID.log" 2>&1 &
+	"$BUILD/meterd" >"${METER_ENV_DIR}/$ID.log" 2>&1 &
 MPID=$!
 for _ in $(seq 1 300); do
 	grep -q "assigned" "${METER_ENV_DIR}/$ID.log" && grep -q "flag publisher" "${METER_ENV_DIR}/$ID.log" && break

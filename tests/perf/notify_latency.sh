@@ -8,6 +8,8 @@
 #   tests/perf/notify_latency.sh [--tenants N] [--rate EVENTS_PER_S]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
 OWN=
 if [[ -z ${METER_ENV_DIR:-} ]]; then
 	OWN=$(mktemp -d /tmp/meter-nlat.XXXXXX)
@@ -35,17 +37,17 @@ done
 psql -XAtq "$METER_DATABASE_URL" -c "CREATE DATABASE $ID"
 DB="postgresql://$PGUSER@$PGHOST:$PGPORT/$ID"
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-METER_DATABASE_URL=$DB "$ROOT/build/meterctl" migrate >/dev/null
+METER_DATABASE_URL=$DB "$BUILD/meterctl" migrate >/dev/null
 SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 psql -XAtq "$DB" -c "INSERT INTO tenants (id, plan_id, webhook_url, webhook_secret)
 	SELECT '$ID-' || i, 'free', 'http://127.0.0.1:$PORT/hook', '$SECRET'
 	  FROM generate_series(0, $TENANTS - 1) i"
 METER_DATABASE_URL=$DB METER_TOPIC_EVENTS=$ID.events METER_TOPIC_LIMITS=$ID.limits \
 	METER_GROUP_ID=$ID METER_BATCH_WAIT=${BATCH_WAIT:-50ms} \
-	"$ROOT/build/meterd" >"${METER_ENV_DIR}/$ID.log" 2>&1 &
+	"$BUILD/meterd" >"${METER_ENV_DIR}/$ID.log" 2>&1 &
 MPID=$!
 METER_DATABASE_URL=$DB METER_WEBHOOK_ALLOW_PRIVATE=1 \
-	"$ROOT/build/meter-notifier" >"${METER_ENV_DIR}/$ID.notifier.log" 2>&1 &
+	"$BUILD/meter-notifier" >"${METER_ENV_DIR}/$ID.notifier.log" 2>&1 &
 NPID=$!
 for _ in $(seq 1 300); do
 	grep -q "assigned" "${METER_ENV_DIR}/$ID.log" &&

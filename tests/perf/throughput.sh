@@ -8,6 +8,8 @@
 #   tests/perf/throughput.sh [EVENTS] [TENANTS]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${METER_BUILD_DIR:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
 EVENTS=${1:-200000}
 TENANTS=${2:-1000}
 PARTS=${PARTS:-32} # the mock broker keeps ~5 MB per partition: spread the backlog
@@ -32,15 +34,15 @@ run() {
 	"$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" create-topic "$id" "$PARTS" >/dev/null
 	psql -XAtq "$METER_DATABASE_URL" -c "CREATE DATABASE $id"
 	db="postgresql://$PGUSER@$PGHOST:$PGPORT/$id"
-	local gen=("$ROOT/build/tools/gen_events" --brokers "$METER_KAFKA_BROKERS" --topic "$id"
+	local gen=("$BUILD/tools/gen_events" --brokers "$METER_KAFKA_BROKERS" --topic "$id"
 		--events "$EVENTS" --tenants "$TENANTS" --users 20 --keys 4 --dup-rate 2
 		--time-spread 2 --seed 7 --id-prefix "$id")
-	METER_DATABASE_URL=$db "$ROOT/build/meterctl" migrate >/dev/null
+	METER_DATABASE_URL=$db "$BUILD/meterctl" migrate >/dev/null
 	if [[ $mode == catchup ]]; then
 		"${gen[@]}" >/dev/null 2>&1
 	fi
 	METER_DATABASE_URL=$db METER_TOPIC_EVENTS=$id METER_GROUP_ID=$id \
-		"$ROOT/build/meterd" >"$METER_ENV_DIR/$id.log" 2>&1 &
+		"$BUILD/meterd" >"$METER_ENV_DIR/$id.log" 2>&1 &
 	MPID=$!
 	if [[ $mode == live ]]; then
 		until grep -q "assigned" "$METER_ENV_DIR/$id.log"; do sleep 0.2; done

@@ -4,6 +4,7 @@ signatures with its own code (hmac, hashlib, base64; nothing shared with the
 notifier), records every request as one JSON line, and misbehaves on demand.
 
     webhook_receiver.py --log FILE --port-file FILE [--port N] [--secret-file FILE]
+                        [--mode-file FILE]
 
 It listens on 127.0.0.1 (port 0: any free port, written to --port-file once
 listening). The secret is read from --secret-file at each request (the file
@@ -18,6 +19,11 @@ serves many scenarios at once (counts are per webhook-id):
     status=C        answer C to every request after the failures (e.g. 410)
     delay=S         sleep S seconds before answering (slow=N: only the first N)
 Anything else gets 200 {"ok": true}.
+
+--mode-file FILE (read at each request; absent or empty means "ok") makes
+every request misbehave for a while, whatever its URL says, before the
+rules above: "fail STATUS" answers STATUS (e.g. 503, 429), "slow SECONDS"
+sleeps that long first (the chaos suite's nemesis writes it).
 
 Each request adds a line to --log when it arrives ("event": "received") and
 one when it is answered ("event": "answered"), with: t (unix time), path,
@@ -124,6 +130,27 @@ class Handler(BaseHTTPRequestHandler):
             rec["json"] = None
         self.record(dict(rec, event="received"))
 
+        mode = ""
+        if self.server.mode_file:
+            try:
+                with open(self.server.mode_file) as f:
+                    mode = f.read().strip()
+            except OSError:
+                mode = ""
+        words = mode.split()
+        if words and words[0] == "slow" and len(words) == 2:
+            time.sleep(float(words[1]))
+        if words and words[0] == "fail" and len(words) == 2:
+            status = int(words[1])
+            reply = json.dumps({"ok": False, "n": n, "mode": mode}).encode()
+            try:
+                self.answer(status, reply, {"Content-Type": "application/json"})
+            except OSError:
+                pass
+            rec.update(event="answered", status=status, t=time.time(), mode=mode)
+            self.record(rec)
+            return
+
         delay = float(q.get("delay", 0))
         if delay and n <= int(q.get("slow", 1 << 30)):
             time.sleep(delay)
@@ -149,11 +176,13 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--secret-file")
+    ap.add_argument("--mode-file")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     srv.daemon_threads = True
     srv.log_path = a.log
     srv.secret_file = a.secret_file
+    srv.mode_file = a.mode_file
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_address[1]))

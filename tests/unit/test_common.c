@@ -184,6 +184,26 @@ static void test_config_rejects_bad_values_with_one_line(void **state)
 	int argc = 2;
 	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "needs a value"));
+	/* Found by fuzz_config: a value with a newline (or a very long one)
+	 * was echoed as is, so the error spanned several lines. */
+	static const char *const multi[][2] = {
+		{"--batch-max", "12\nmeterd: forged line"},
+		{"--log-format", "x\r\ny"},
+		{"--batch-wait", "1111111111111111111111111111111111111111111111111111111111111111111111h"},
+	};
+	for (size_t i = 0; i < sizeof(multi) / sizeof(multi[0]); i++) {
+		char m0[] = "meterd";
+		char *margv[] = {m0, (char *)multi[i][0], (char *)multi[i][1], NULL};
+		argc = 3;
+		assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, margv,
+					  err, sizeof(err)), -1);
+		assert_null(strchr(err, '\n'));
+		assert_null(strchr(err, '\r'));
+		assert_true(strlen(err) < 200);
+	}
+	char u[] = "--nope\nx";
+	assert_int_equal(cfg_set(cfg, u + 2, "1", err, sizeof(err)), -1);
+	assert_null(strchr(err, '\n'));
 	setenv("METER_BATCH_WAIT", "soon", 1);
 	char b0[] = "meterd";
 	char *argv2[] = {b0, NULL};

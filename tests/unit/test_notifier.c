@@ -98,9 +98,15 @@ static void test_retry_schedule_parses_the_default_and_rejects_garbage(void **st
 	assert_true(s.delay_ms[2] == 2000);
 	assert_int_equal(ntf_schedule_parse("", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.n, 0);
-	const char *bad[] = {"5x", "1s,,2s", "8d", "1s,", "-1s", "1s;2s"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	/* The last three found by fuzz_config: the bad item was echoed with its
+	 * newline, so the error spanned several lines. */
+	const char *bad[] = {"5x", "1s,,2s", "8d", "1s,", "-1s", "1s;2s",
+			     "\xff\xff\n\xff", "1s,\n,2s", "1s,2s\r\nX-Forged: yes"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(ntf_schedule_parse(bad[i], &s, err, sizeof(err)), -1);
+		assert_null(strchr(err, '\n'));
+		assert_null(strchr(err, '\r'));
+	}
 	char many[256] = "";
 	for (int i = 0; i < NTF_SCHEDULE_MAX + 1; i++)
 		strcat(many, i ? ",1s" : "1s");
@@ -478,6 +484,10 @@ static void test_mailbox_address_extracts_the_address(void **state)
 	assert_int_equal(ntf_mailbox_address("nobody", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("@b", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a@", out, sizeof(out)), -1);
+	/* Found by fuzz_webhook: a second '@' at the end was taken for a domain. */
+	assert_int_equal(ntf_mailbox_address("a@b@", out, sizeof(out)), -1);
+	assert_int_equal(ntf_mailbox_address("Ops <a@b@>", out, sizeof(out)), -1);
+	assert_int_equal(ntf_mailbox_address("@a@b", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("<a@b> trailing", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a b@c", out, sizeof(out)), -1);
 	assert_int_equal(ntf_mailbox_address("a@b\r\nBcc: c@d", out, sizeof(out)), -1);
