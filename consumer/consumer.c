@@ -25,7 +25,8 @@
 #include "publisher.h"
 #include "rollups.h"
 
-/* A partition this far behind its end means a backlog (see consumer_run). */
+/* The assigned partitions this far behind their ends, together, mean a
+ * backlog (see consumer_run). */
 #define CATCHUP_BACKLOG 2000
 
 struct consumer {
@@ -36,7 +37,11 @@ struct consumer {
 	struct publisher *pub;
 	char topic[256];
 	int64_t batch_max;
-	int64_t behind; /* messages after the last one added, in its partition */
+	/* Messages after the last one added, per partition (from the last
+	 * fetch responses), and their sum over the assignment. */
+	int64_t *lag;
+	int nlag;
+	int64_t behind;
 	int64_t batch_wait_ms;
 	int need_resync;    /* take positions from PostgreSQL before consuming */
 	int fatal;
@@ -49,6 +54,34 @@ struct consumer {
 
 #define mono_ms clock_mono_ms
 #define wall_us clock_wall_us
+
+/* Partition p is lag messages behind its end (lag < 0: unknown). */
+static void note_lag(struct consumer *c, int32_t p, int64_t lag)
+{
+	if (p < 0 || lag < 0)
+		return;
+	if (p >= c->nlag) {
+		int n = c->nlag ? c->nlag : 64;
+		while (n <= p)
+			n *= 2;
+		int64_t *grown = realloc(c->lag, (size_t)n * sizeof(*grown));
+		if (!grown)
+			return; /* no backlog estimate: batches end at METER_BATCH_WAIT */
+		memset(grown + c->nlag, 0, (size_t)(n - c->nlag) * sizeof(*grown));
+		c->lag = grown;
+		c->nlag = n;
+	}
+	c->behind += lag - c->lag[p];
+	c->lag[p] = lag;
+}
+
+/* The assignment changed: forget the lags (they come back with fetches). */
+static void forget_lags(struct consumer *c)
+{
+	if (c->lag)
+		memset(c->lag, 0, (size_t)c->nlag * sizeof(*c->lag));
+	c->behind = 0;
+}
 
 static void pause_all(struct consumer *c)
 {
@@ -212,6 +245,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		log_info("assigned %d partition(s)", parts->cnt);
+		forget_lags(c);
 		if (load_positions(c, parts) == 0) {
 			rd_kafka_assign(rk, parts);
 			/* A pause from an earlier database failure sticks to the
@@ -238,6 +272,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			agg_discard(c->agg);
 		for (int i = 0; i < parts->cnt; i++)
 			agg_forget_partition(c->agg, parts->elems[i].partition);
+		forget_lags(c);
 		rd_kafka_assign(rk, NULL);
 		break;
 	default:
@@ -365,6 +400,7 @@ void consumer_destroy(struct consumer *c)
 	rollpub_stop(c->rollpub);
 	pub_destroy(c->pub);
 	agg_destroy(c->agg);
+	free(c->lag);
 	free(c);
 }
 
@@ -385,7 +421,7 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 	int64_t lo, hi;
 	if (rd_kafka_get_watermark_offsets(c->rk, c->topic, m->partition, &lo, &hi) ==
 	    RD_KAFKA_RESP_ERR_NO_ERROR)
-		c->behind = hi - (m->offset + 1);
+		note_lag(c, m->partition, hi - (m->offset + 1));
 	enum agg_added r = agg_add(c->agg, m->partition, m->offset, m->key, m->key_len,
 				   m->payload, m->len, wall_us());
 	if (r == AGG_ADD_FAILED)
