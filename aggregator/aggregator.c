@@ -925,11 +925,17 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 		return -1;
 	if (rol_rows(a->rol)) {
 		buf_reset(b);
-		rol_copy_rollups(a->rol, b);
+		if (rol_copy_rollups(a->rol, b) != 0) {
+			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
+			return -1;
+		}
 		if (copy_in(a, "COPY stage_rollups FROM STDIN", b, errstr, errstr_size) != 0)
 			return -1;
 		buf_reset(b);
-		rol_copy_breakdown(a->rol, b);
+		if (rol_copy_breakdown(a->rol, b) != 0) {
+			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
+			return -1;
+		}
 		if (copy_in(a, "COPY stage_breakdown FROM STDIN", b, errstr, errstr_size) != 0)
 			return -1;
 	}

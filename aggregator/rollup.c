@@ -271,21 +271,44 @@ static void copy_sums(struct buf *b, const struct sums *s, int with_quantity)
 	copy_eol(b);
 }
 
-static void copy_acc(const struct acc *a, struct buf *b, int with_quantity)
+static const char *sort_keys; /* qsort has no context argument in C11 */
+
+static int row_cmp(const void *x, const void *y)
 {
+	const struct row *a = *(const struct row *const *)x, *b = *(const struct row *const *)y;
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+	int c = memcmp(sort_keys + a->key_off, sort_keys + b->key_off, n);
+	return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* The rows in key order: the byte order of "tenant\ttype\tid\tperiod\tstart..."
+ * is the order of the columns under PostgreSQL's C collation (ids hold no
+ * byte below the tab; dates are YYYY-MM-DD), so the upserts' ORDER BY finds
+ * its input already sorted, and PostgreSQL's sort checks that in one pass
+ * instead of sorting 100,000 text keys (~300 ms a batch measured). */
+static int copy_acc(const struct acc *a, struct buf *b, int with_quantity)
+{
+	const struct row **order = malloc((a->nrows ? a->nrows : 1) * sizeof(*order));
+	if (!order)
+		return -1;
+	for (size_t i = 0; i < a->nrows; i++)
+		order[i] = &a->rows[i];
+	sort_keys = a->keys.data;
+	qsort(order, a->nrows, sizeof(*order), row_cmp);
 	for (size_t i = 0; i < a->nrows; i++) {
-		const struct row *row = &a->rows[i];
-		buf_append(b, a->keys.data + row->key_off, row->key_len);
-		copy_sums(b, &row->s, with_quantity);
+		buf_append(b, a->keys.data + order[i]->key_off, order[i]->key_len);
+		copy_sums(b, &order[i]->s, with_quantity);
 	}
+	free(order);
+	return 0;
 }
 
-void rol_copy_rollups(const struct rol *r, struct buf *b)
+int rol_copy_rollups(const struct rol *r, struct buf *b)
 {
-	copy_acc(&r->rollups, b, 0);
+	return copy_acc(&r->rollups, b, 0);
 }
 
-void rol_copy_breakdown(const struct rol *r, struct buf *b)
+int rol_copy_breakdown(const struct rol *r, struct buf *b)
 {
-	copy_acc(&r->breakdown, b, 1);
+	return copy_acc(&r->breakdown, b, 1);
 }

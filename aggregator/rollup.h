@@ -49,10 +49,11 @@ size_t rol_breakdown_rows(const struct rol *r);
 
 /* COPY text rows for stage_rollups: tenant_id, subject_type, subject_id,
  * period, period_start, events, requests, input_tokens, cached_input_tokens,
- * output_tokens, reasoning_tokens, cost_pusd. */
-void rol_copy_rollups(const struct rol *r, struct buf *b);
+ * output_tokens, reasoning_tokens, cost_pusd; in key order (the order of
+ * the key columns under the C collation). Returns 0, or -1 out of memory. */
+int rol_copy_rollups(const struct rol *r, struct buf *b);
 /* For stage_breakdown: the same key columns, dim, name, the same sums and
- * quantity. */
-void rol_copy_breakdown(const struct rol *r, struct buf *b);
+ * quantity; in key order. */
+int rol_copy_breakdown(const struct rol *r, struct buf *b);
 
 #endif

@@ -176,6 +176,58 @@ static char *sorted_rows(const struct rol *r, int breakdown)
 	return out;
 }
 
+/* Field by field, as PostgreSQL compares the key columns under the C
+ * collation: the first nkeys tab-separated fields of two COPY rows. */
+static int key_fields_cmp(const char *x, const char *y, int nkeys)
+{
+	for (int f = 0; f < nkeys; f++) {
+		size_t nx = strcspn(x, "\t\n"), ny = strcspn(y, "\t\n");
+		size_t n = nx < ny ? nx : ny;
+		int c = memcmp(x, y, n);
+		if (c == 0)
+			c = (nx > ny) - (nx < ny);
+		if (c != 0)
+			return c;
+		x += nx + 1;
+		y += ny + 1;
+	}
+	return 0;
+}
+
+static void test_rollup_rows_come_in_key_order(void **state)
+{
+	(void)state;
+	struct rol *r = rol_new();
+	/* Prefixes and characters on either side of the tab's byte value. */
+	static const char *const tenants[] = {"ab", "a", "a-b", "b", "a.b", "A", "a"};
+	static const char *const users[] = {"u2", "u1", "", "u10", "u-1", "u1", "u"};
+	int32_t d1 = zone_days(2026, 11, 30), d2 = zone_days(2026, 12, 1);
+	for (int i = 0; i < 7; i++) {
+		struct rol_event e = {tenants[i], users[i], i % 2 ? "k" : "", "openai", "gpt-4o",
+				      i % 3 ? "chat" : "embed", i % 2 ? d1 : d2, 1, 1, 0, 1, 0, 1,
+				      NULL, 0};
+		assert_int_equal(rol_add(r, &e), 0);
+	}
+	for (int breakdown = 0; breakdown < 2; breakdown++) {
+		struct buf b;
+		buf_init(&b, 0);
+		assert_int_equal(breakdown ? rol_copy_breakdown(r, &b) : rol_copy_rollups(r, &b), 0);
+		buf_putc(&b, '\0');
+		size_t rows = 0;
+		const char *prev = NULL;
+		for (const char *line = b.data; *line; line = strchr(line, '\n') + 1) {
+			if (prev)
+				assert_true(key_fields_cmp(prev, line, breakdown ? 7 : 5) < 0);
+			prev = line;
+			rows++;
+		}
+		assert_int_equal(rows, breakdown ? rol_breakdown_rows(r) : rol_rows(r));
+		assert_true(strncmp(b.data, "A\t", 2) == 0);
+		buf_free(&b);
+	}
+	rol_destroy(r);
+}
+
 static void test_rollup_sums_rows_per_subject_and_period(void **state)
 {
 	(void)state;
@@ -290,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_prices_event_cost_wins),
 		cmocka_unit_test(test_civil_dates_round_trip),
 		cmocka_unit_test(test_rollup_sums_rows_per_subject_and_period),
+		cmocka_unit_test(test_rollup_rows_come_in_key_order),
 		cmocka_unit_test(test_hand_formats_match_snprintf),
 		cmocka_unit_test(test_strmap_put_get_grow),
 	};
