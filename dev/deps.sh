@@ -10,10 +10,12 @@ set -eu
 # Debian 12 but would silently change on another release).
 # libsystemd-dev: sd_notify (common/service.c); python3-yaml: t_compose reads
 # docker-compose.yml; systemd: systemd-analyze checks the units (t_service).
+# clang and libclang-rt-14-dev (libFuzzer; only recommended by clang):
+# make fuzz and t_fuzz_seeds.
 PACKAGES="build-essential pkg-config librdkafka-dev libpq-dev libjansson-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 kcat python3-confluent-kafka python3-aiosmtpd python3-yaml systemd
-valgrind clang"
+valgrind clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -4,9 +4,11 @@
 # For each tests/fuzz/fuzz_X.c:
 #   - tests/fuzz/fuzz_X.srcs lists what else to link, one entry a line, paths
 #     relative to the repository root ($B/ at the start stands for the build
-#     directory, METER_BUILD_DIR or build); lines starting with '-' are
-#     passed to the compiler as is (e.g. -ljansson); blank lines and '#'
-#     comments are skipped;
+#     directory, METER_BUILD_DIR or build); a line with '*' is a glob
+#     (libmeter/*.c: the harness keeps linking when a directory gains a
+#     file), a line "!pattern" drops the files named so far that match it
+#     (!consumer/main.c); lines starting with '-' are passed to the compiler
+#     as is (e.g. -ljansson); blank lines and '#' comments are skipped;
 #   - it is built with clang -fsanitize=fuzzer,address,undefined into
 #     build/fuzz/fuzz_X;
 #   - tests/fuzz/fuzz_X.options, if present, holds extra libFuzzer flags
@@ -18,7 +20,12 @@
 # Crashes are saved as build/fuzz/artifacts/X-crash-*; the script exits 1 if
 # any harness fails to build or finds one.
 #
-# Environment: FUZZ_SECONDS, FUZZ_MAX_LEN (default 8192), FUZZ_ONLY=X to run
+# FUZZ_SECONDS=0 only builds every harness and runs each checked-in seed
+# once (make test does that, so a harness that stops linking or a seed that
+# crashes fails the suite).
+#
+# Environment: FUZZ_SECONDS, FUZZ_MAX_LEN (default 8192), FUZZ_OUT (where the
+# binaries, working corpora and crashes go; default $B/fuzz), FUZZ_ONLY=X to run
 # one harness, CLANG (default clang).
 set -euo pipefail
 
@@ -28,7 +35,7 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-60}
 max_len=${FUZZ_MAX_LEN:-8192}
 clang=${CLANG:-clang}
-out=${METER_BUILD_DIR:-build}/fuzz
+out=${FUZZ_OUT:-${METER_BUILD_DIR:-build}/fuzz}
 
 if ! command -v "$clang" >/dev/null 2>&1; then
 	echo "fuzz: $clang not found (apt-get install -y clang libclang-rt-14-dev)" >&2
@@ -64,7 +71,25 @@ for src in "${harnesses[@]}"; do
 			case $line in
 			'$B/'*) line=${METER_BUILD_DIR:-build}/${line#\$B/} ;;
 			esac
-			[ -n "$line" ] && extra+=("$line")
+			case $line in
+			'') ;;
+			'!'*) # drop what an earlier glob brought in
+				keep=()
+				for e in ${extra[@]+"${extra[@]}"}; do
+					# shellcheck disable=SC2053 # the pattern is meant
+					[[ $e == ${line#!} ]] || keep+=("$e")
+				done
+				extra=(${keep[@]+"${keep[@]}"}) ;;
+			-*) extra+=("$line") ;;
+			*'*'*) # a glob: every file it names, sorted
+				mapfile -t found < <(compgen -G "$line" | sort)
+				if [ ${#found[@]} -eq 0 ]; then
+					echo "fuzz: $srcs: $line names no file" >&2
+					status=1
+				fi
+				extra+=(${found[@]+"${found[@]}"}) ;;
+			*) extra+=("$line") ;;
+			esac
 		done <"$srcs"
 	fi
 	bin=$out/$base
@@ -93,6 +118,19 @@ for src in "${harnesses[@]}"; do
 	seeds=tests/fuzz/corpus/$name
 	work=$out/corpus/$name
 	mkdir -p "$seeds" "$work"
+	if [ "$seconds" = 0 ]; then
+		# Replay: each checked-in seed once (what make test does).
+		mapfile -t files < <(find "$seeds" -type f | sort)
+		echo "fuzz: replaying ${#files[@]} seed(s) through $base"
+		[ ${#files[@]} -eq 0 ] && continue
+		if ! "$bin" -timeout=10 -artifact_prefix="$out/artifacts/$name-" \
+			${opts[@]+"${opts[@]}"} "${files[@]}" >"$out/$name.replay.log" 2>&1; then
+			tail -n 30 "$out/$name.replay.log" >&2
+			echo "fuzz: $base FAILED on a seed; see $out/$name.replay.log" >&2
+			status=1
+		fi
+		continue
+	fi
 	echo "fuzz: running $base for ${seconds}s (seeds $seeds)"
 	if ! "$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
 		-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" ${opts[@]+"${opts[@]}"} \
