@@ -194,7 +194,8 @@ static char *arena_dup(struct agg *a, const void *p, size_t len)
 {
 	char *d = arena_alloc(a, len + 1);
 	if (d) {
-		memcpy(d, p, len);
+		if (len) /* p may be NULL then (a message without a key) */
+			memcpy(d, p, len);
 		d[len] = '\0';
 	}
 	return d;

@@ -76,7 +76,7 @@ static json_t *remaining_json(int64_t left, int64_t limit, int64_t reset, const 
 	if (left < 0)
 		return json_null();
 	rfc3339(reset, when, sizeof(when));
-	return json_pack("{s:I, s:O, s:s, s:s, s:s}", "remaining", (json_int_t)left, "limit",
+	return json_pack("{s:I, s:o, s:s, s:s, s:s}", "remaining", (json_int_t)left, "limit",
 			 limit >= 0 ? json_integer(limit) : json_null(), "resets_at", when,
 			 "subject", subject, "period", period);
 }
@@ -199,7 +199,7 @@ int ctl_check(struct ctl *c, int argc, char **argv)
 						      "tokens", (json_int_t)n_tok, "exceeds",
 						      r.over_estimate));
 			json_object_set_new(o, "remaining",
-					    json_pack("{s:o, s:o, s:i, s:O}", "requests",
+					    json_pack("{s:o, s:o, s:i, s:o}", "requests",
 						      remaining_json(r.requests, r.requests_limit,
 								     r.requests_reset,
 								     r.requests_subject,
