@@ -353,25 +353,29 @@ static int load_file(struct meter_config *cfg, unsigned mask, const char *path, 
 	char *text = NULL;
 	size_t len = 0;
 	int rc = -1;
+	/* The path comes from outside (--config, METER_CONFIG_FILE): shown
+	 * without control bytes, as every outside value in a message. */
+	char shown[CFG_SHOWN_SIZE];
+	cfg_shown(path, strlen(path), shown);
 	FILE *f = fopen(path, "r");
 
 	if (!f)
-		return fail(errstr, errstr_size, "config file %s: %s", path, strerror(errno));
+		return fail(errstr, errstr_size, "config file %s: %s", shown, strerror(errno));
 	if (!(text = malloc(CONFIG_FILE_MAX + 1))) {
-		fail(errstr, errstr_size, "config file %s: out of memory", path);
+		fail(errstr, errstr_size, "config file %s: out of memory", shown);
 		goto out;
 	}
 	len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
 	if (ferror(f)) {
-		fail(errstr, errstr_size, "config file %s: %s", path, strerror(errno));
+		fail(errstr, errstr_size, "config file %s: %s", shown, strerror(errno));
 		goto out;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		fail(errstr, errstr_size, "config file %s: larger than %d bytes", path,
+		fail(errstr, errstr_size, "config file %s: larger than %d bytes", shown,
 		     CONFIG_FILE_MAX);
 		goto out;
 	}
-	rc = cfg_parse_env_text(text, len, path, file_assign, &fc, errstr, errstr_size);
+	rc = cfg_parse_env_text(text, len, shown, file_assign, &fc, errstr, errstr_size);
 out:
 	free(text);
 	fclose(f);

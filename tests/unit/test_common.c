@@ -368,6 +368,15 @@ static void test_config_file_then_env_then_flags(void **state)
 	argc = 1;
 	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv4, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "No such file"));
+	/* A path with control bytes (found by fuzz_config) is shown without
+	 * them: the message stays one line. */
+	char d0[] = "meterd", d1[] = "--config", d2[] = "/tmp/no\nsuch\x1b[2J";
+	char *argv5[] = {d0, d1, d2, NULL};
+	argc = 3;
+	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv5, err, sizeof(err)), -1);
+	assert_null(strchr(err, '\n'));
+	assert_null(strchr(err, '\x1b'));
+	assert_non_null(strstr(err, "/tmp/no?such?[2J"));
 	unsetenv("METER_CONFIG_FILE");
 	unlink(other);
 	free(cfg);
