@@ -69,7 +69,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/meter-api $(B)/mock_kafka \
 	$(B)/libmeter.a
 
-.PHONY: all clean test unit unit-bins integration run deps docs check-docs fuzz valgrind chaos bench
+.PHONY: all clean test unit unit-bins integration run deps docs fuzz valgrind chaos bench
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 unit-bins: $(UNIT_BIN)
 
