@@ -16,6 +16,13 @@ CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -We
 	-I/usr/include/postgresql
 LDLIBS := -lrdkafka -lpq -ljansson -lsystemd -lpthread -lm
 
+# FAILPOINTS=0: a release build, the test-only crash points compiled out
+# (common/failpoint.h); the tests need them (the default).
+FAILPOINTS ?= 1
+ifeq ($(FAILPOINTS),0)
+CFLAGS += -DMETER_NO_FAILPOINTS
+endif
+
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
