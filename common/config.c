@@ -155,10 +155,10 @@ static int choice_ok(const char *choices, const char *v)
 	return 0;
 }
 
-const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE])
+static const char *shown_upto(const char *v, size_t len, char *out, size_t max)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < len && o < 64; i++) {
+	for (size_t i = 0; i < len && o < max; i++) {
 		unsigned char c = (unsigned char)v[i];
 		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
@@ -168,6 +168,16 @@ const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE])
 	}
 	out[o] = '\0';
 	return out;
+}
+
+const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE])
+{
+	return shown_upto(v, len, out, CFG_SHOWN_SIZE - 8);
+}
+
+const char *cfg_shown_path(const char *path, char out[CFG_SHOWN_PATH_SIZE])
+{
+	return shown_upto(path, strlen(path), out, CFG_SHOWN_PATH_SIZE - 8);
 }
 
 static int opt_apply(struct meter_config *cfg, const struct cfg_opt *o, const char *v,
@@ -355,8 +365,8 @@ static int load_file(struct meter_config *cfg, unsigned mask, const char *path, 
 	int rc = -1;
 	/* The path comes from outside (--config, METER_CONFIG_FILE): shown
 	 * without control bytes, as every outside value in a message. */
-	char shown[CFG_SHOWN_SIZE];
-	cfg_shown(path, strlen(path), shown);
+	char shown[CFG_SHOWN_PATH_SIZE];
+	cfg_shown_path(path, shown);
 	FILE *f = fopen(path, "r");
 
 	if (!f)

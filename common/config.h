@@ -116,6 +116,11 @@ int cfg_apply_reload(struct meter_config *live, const struct meter_config *next,
 #define CFG_SHOWN_SIZE 72
 const char *cfg_shown(const char *v, size_t len, char out[CFG_SHOWN_SIZE]);
 
+/* The same for a file path: control bytes become '?', cut only past 400
+ * bytes (a path is read whole to be of use). Returns out. */
+#define CFG_SHOWN_PATH_SIZE 408
+const char *cfg_shown_path(const char *path, char out[CFG_SHOWN_PATH_SIZE]);
+
 /* Print the option reference (Markdown table) for the programs in mask. */
 void cfg_print_reference(void *fp, unsigned prog_mask);
 /* Print a short usage list of the options for the programs in mask. */

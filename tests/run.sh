@@ -58,7 +58,15 @@ summary() {
 	echo
 	if ((failed > 0)); then
 		echo "failed:"
-		printf '  %s\n' "${failures[@]}"
+		local f log
+		for f in "${failures[@]}"; do
+			echo "  $f"
+			# The failed checks again, so that a short tail of the output
+			# (a CI summary) still says what failed.
+			log=${f##*log: }
+			log=${log%)}
+			[[ $f == *"log: "* && -f $log ]] && grep -E '^[0-9:]+ FAIL ' "$log" | head -n 10 | sed 's/^/      /'
+		done
 		echo "logs kept in $LOG_DIR"
 	fi
 	echo "$passed passed, $failed failed"

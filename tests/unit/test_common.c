@@ -377,6 +377,13 @@ static void test_config_file_then_env_then_flags(void **state)
 	assert_null(strchr(err, '\n'));
 	assert_null(strchr(err, '\x1b'));
 	assert_non_null(strstr(err, "/tmp/no?such?[2J"));
+	/* ... and a long one whole (a path cut short is of no use). */
+	char d3[200];
+	snprintf(d3, sizeof(d3), "/tmp/%0150d/meterd.conf", 0);
+	char *argv6[] = {d0, d1, d3, NULL};
+	argc = 3;
+	assert_int_equal(cfg_load(cfg, CFG_METERD, &argc, argv6, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, d3));
 	unsetenv("METER_CONFIG_FILE");
 	unlink(other);
 	free(cfg);
