@@ -164,3 +164,36 @@ void copy_eol(struct buf *b)
 {
 	buf_putc(b, '\n');
 }
+
+void json_textn(struct buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+	buf_putc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = {'\\', 0};
+		size_t n = 2;
+		if (c == '"' || c == '\\')
+			esc[1] = (char)c;
+		else if (c == '\n')
+			esc[1] = 'n';
+		else if (c == '\t')
+			esc[1] = 't';
+		else if (c == '\r')
+			esc[1] = 'r';
+		else if (c < 0x20) {
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		} else {
+			continue;
+		}
+		buf_append(b, s + start, i - start);
+		buf_append(b, esc, n);
+		start = i + 1;
+	}
+	buf_append(b, s + start, len - start);
+	buf_putc(b, '"');
+}

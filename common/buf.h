@@ -36,4 +36,8 @@ void copy_bytea(struct buf *b, const void *data, size_t len);
 void copy_sep(struct buf *b);
 void copy_eol(struct buf *b);
 
+/* A JSON string: s (UTF-8, as PostgreSQL's text is) in quotes, with '"',
+ * backslash and control bytes escaped. */
+void json_textn(struct buf *b, const char *s, size_t len);
+
 #endif

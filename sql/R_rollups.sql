@@ -14,8 +14,20 @@ $$;
 -- that period (used counts from the last reset; billing totals never reset)
 -- and whether a crossing blocks it. A key named by a closed outbox row gets
 -- type "closed".
-CREATE OR REPLACE FUNCTION meter_rollup_records(p_upto bigint)
-RETURNS TABLE (key text, value text)
+-- One row per record, its fields by name (the column names are the JSON
+-- names; limits is JSON text). consumer/rollups.c writes the JSON and the
+-- record's key (meter_rollup_key): building them here cost ~20 us per
+-- record with json(b)_build_object and ~3 us for the key, half of this
+-- function's time.
+DROP FUNCTION IF EXISTS meter_rollup_records(bigint);
+DROP FUNCTION IF EXISTS meter_rollup_rows(bigint);
+CREATE FUNCTION meter_rollup_rows(p_upto bigint)
+RETURNS TABLE (type text, subject text, tenant_id text, subject_type text,
+               subject_id text, period text, period_start text, tz text, starts_at text,
+               ends_at text, events bigint, requests bigint, input_tokens bigint,
+               cached_input_tokens bigint, output_tokens bigint, reasoning_tokens bigint,
+               tokens bigint, cost_pusd text, cost_usd text, limits text, blocked boolean,
+               price_version bigint, updated_at text)
 LANGUAGE sql STABLE AS $$
     WITH keys AS (
         SELECT u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start,
@@ -27,39 +39,36 @@ LANGUAGE sql STABLE AS $$
          WHERE o.id <= p_upto
          GROUP BY 1, 2, 3, 4, 5
     ), pv AS (SELECT coalesce(max(id), 0) AS v FROM prices)
-    SELECT meter_rollup_key(r.tenant_id, r.subject_type, r.subject_id, r.period, r.period_start),
-           jsonb_build_object(
-               'type', CASE WHEN k.closed THEN 'closed' ELSE 'rollup' END,
-               'subject', meter_subject(r.subject_type, r.tenant_id, r.subject_id),
-               'tenant_id', r.tenant_id,
-               'subject_type', r.subject_type,
-               'subject_id', r.subject_id,
-               'period', r.period,
-               'period_start', r.period_start,
-               'tz', t.tz,
-               'starts_at', to_char(r.period_start::timestamp AT TIME ZONE t.tz AT TIME ZONE 'UTC',
-                                    'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-               'ends_at', to_char(meter_period_end(t.tz, r.period, r.period_start) AT TIME ZONE 'UTC',
-                                  'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-               'events', r.events,
-               'requests', r.requests,
-               'input_tokens', r.input_tokens,
-               'cached_input_tokens', r.cached_input_tokens,
-               'output_tokens', r.output_tokens,
-               'reasoning_tokens', r.reasoning_tokens,
-               'tokens', r.input_tokens + r.output_tokens,
-               'cost_pusd', r.cost_pusd::text,
-               'cost_usd', meter_pusd_to_usd(r.cost_pusd),
-               'limits', coalesce(l.limits, '{}'::jsonb),
-               'blocked', EXISTS (SELECT 1 FROM blocks b
-                                   WHERE b.tenant_id = r.tenant_id
-                                     AND b.subject_type = r.subject_type
-                                     AND b.subject_id = r.subject_id AND b.period = r.period
-                                     AND b.period_start = r.period_start
-                                     AND b.cleared_at IS NULL),
-               'price_version', pv.v,
-               'updated_at', to_char(r.updated_at AT TIME ZONE 'UTC',
-                                     'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text
+    SELECT CASE WHEN k.closed THEN 'closed' ELSE 'rollup' END,
+           meter_subject(r.subject_type, r.tenant_id, r.subject_id),
+           r.tenant_id,
+           r.subject_type,
+           r.subject_id,
+           r.period,
+           to_char(r.period_start, 'YYYY-MM-DD'),
+           t.tz,
+           to_char(r.period_start::timestamp AT TIME ZONE t.tz AT TIME ZONE 'UTC',
+                   'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           to_char(meter_period_end(t.tz, r.period, r.period_start) AT TIME ZONE 'UTC',
+                   'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           r.events,
+           r.requests,
+           r.input_tokens,
+           r.cached_input_tokens,
+           r.output_tokens,
+           r.reasoning_tokens,
+           r.input_tokens + r.output_tokens,
+           r.cost_pusd::text,
+           meter_pusd_to_usd(r.cost_pusd),
+           l.limits::text,
+           EXISTS (SELECT 1 FROM blocks b
+                    WHERE b.tenant_id = r.tenant_id
+                      AND b.subject_type = r.subject_type
+                      AND b.subject_id = r.subject_id AND b.period = r.period
+                      AND b.period_start = r.period_start
+                      AND b.cleared_at IS NULL),
+           pv.v::bigint,
+           to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
       FROM keys k
       JOIN rollups r USING (tenant_id, subject_type, subject_id, period, period_start)
       JOIN tenants t ON t.id = r.tenant_id

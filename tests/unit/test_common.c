@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "buf.h"
 #include "config.h"
@@ -505,6 +506,36 @@ static void test_buf_cap_sets_toobig(void **state)
 	buf_free(&b);
 }
 
+/* json_textn writes a JSON string that parses back to the same bytes:
+ * quotes, backslashes, every control byte, UTF-8 and an embedded NUL. */
+static void test_json_text_round_trips(void **state)
+{
+	(void)state;
+	char in[64];
+	size_t n = 0;
+	for (int c = 0; c < 0x20; c++)
+		in[n++] = (char)c;
+	memcpy(in + n, "\"\\/\x7f\xc3\xb1\xe2\x82\xac x", 12);
+	n += 12;
+	struct buf b;
+	buf_init(&b, 0);
+	json_textn(&b, in, n);
+	buf_putc(&b, '\0');
+	assert_null(memchr(b.data, '\n', b.len - 1));
+	json_error_t err;
+	json_t *j = json_loads(b.data, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+	assert_non_null(j);
+	assert_true(json_is_string(j));
+	assert_int_equal((int)json_string_length(j), (int)n);
+	assert_memory_equal(json_string_value(j), in, n);
+	json_decref(j);
+	buf_reset(&b);
+	json_textn(&b, "plain", 5);
+	assert_int_equal((int)b.len, 7);
+	assert_memory_equal(b.data, "\"plain\"", 7);
+	buf_free(&b);
+}
+
 static void test_redact_hides_passwords(void **state)
 {
 	(void)state;
@@ -536,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_config_reference_lists_every_variable),
 		cmocka_unit_test(test_copy_text_escapes_specials_and_nulls),
 		cmocka_unit_test(test_buf_cap_sets_toobig),
+		cmocka_unit_test(test_json_text_round_trips),
 		cmocka_unit_test(test_redact_hides_passwords),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
