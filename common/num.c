@@ -197,3 +197,30 @@ done:
 	out[len] = '\0';
 	return len;
 }
+
+int num_check_date(const char *s, int with_day, int min_year)
+{
+	size_t want = with_day ? 10 : 7;
+	if (strlen(s) != want)
+		return -1;
+	for (size_t i = 0; i < want; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return -1;
+		} else if (s[i] < '0' || s[i] > '9') {
+			return -1;
+		}
+	}
+	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	int m = (s[5] - '0') * 10 + (s[6] - '0');
+	if (y < min_year || m < 1 || m > 12)
+		return -1;
+	if (with_day) {
+		static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+		int d = (s[8] - '0') * 10 + (s[9] - '0');
+		int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+		if (d < 1 || d > mdays[m - 1] + (m == 2 && leap))
+			return -1;
+	}
+	return 0;
+}

@@ -16,6 +16,10 @@ int num_parse_i64n(const char *s, size_t len, int64_t min, int64_t max, int64_t 
  * A bare integer is taken as milliseconds. Result in milliseconds, >= 0. */
 int num_parse_duration_ms(const char *s, int64_t *out_ms);
 
+/* A calendar date YYYY-MM-DD (with_day) or month YYYY-MM, with real values
+ * (no 2023-02-29), year at least min_year. 0 when valid, -1 otherwise. */
+int num_check_date(const char *s, int with_day, int min_year);
+
 /* Boolean: 1/0, true/false, yes/no, on/off (case-insensitive). */
 int num_parse_bool(const char *s, int *out);
 

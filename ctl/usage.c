@@ -8,38 +8,11 @@
 
 #include "ctl.h"
 #include "db.h"
+#include "num.h"
 
 static const char *const usage_usage =
 	"usage: meterctl usage TENANT [--day YYYY-MM-DD | --month YYYY-MM] [--user U | --key K]"
 	" [--json]";
-
-/* YYYY-MM-DD or YYYY-MM with real calendar values; 0 when valid. */
-static int check_date(const char *s, int with_day)
-{
-	size_t want = with_day ? 10 : 7;
-	if (strlen(s) != want)
-		return -1;
-	for (size_t i = 0; i < want; i++) {
-		if (i == 4 || i == 7) {
-			if (s[i] != '-')
-				return -1;
-		} else if (s[i] < '0' || s[i] > '9') {
-			return -1;
-		}
-	}
-	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-	int m = (s[5] - '0') * 10 + (s[6] - '0');
-	if (y < 1 || m < 1 || m > 12)
-		return -1;
-	if (with_day) {
-		static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-		int d = (s[8] - '0') * 10 + (s[9] - '0');
-		int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-		if (d < 1 || d > mdays[m - 1] + (m == 2 && leap))
-			return -1;
-	}
-	return 0;
-}
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -162,11 +135,11 @@ int ctl_usage(struct ctl *c, int argc, char **argv)
 		ctl_err("give --user or --key, not both");
 		return CTL_USAGE;
 	}
-	if (day && check_date(day, 1) != 0) {
+	if (day && num_check_date(day, 1, 1) != 0) {
 		ctl_err("--day '%s' is not a date YYYY-MM-DD", day);
 		return CTL_USAGE;
 	}
-	if (month && check_date(month, 0) != 0) {
+	if (month && num_check_date(month, 0, 1) != 0) {
 		ctl_err("--month '%s' is not a month YYYY-MM", month);
 		return CTL_USAGE;
 	}

@@ -126,6 +126,20 @@ static void test_format_pusd(void **state)
 	assert_string_equal(out, "0");
 }
 
+/* Calendar checks (the API and meterctl share them): the year bound is the
+ * caller's. */
+static void test_check_date_year_bound(void **state)
+{
+	(void)state;
+	assert_int_equal(num_check_date("0001-01-01", 1, 1), 0);
+	assert_int_equal(num_check_date("0000-12-31", 1, 1), -1);
+	assert_int_equal(num_check_date("1899-12", 0, 1900), -1);
+	assert_int_equal(num_check_date("1900-01", 0, 1900), 0);
+	assert_int_equal(num_check_date("2024-02-29", 1, 1), 0);
+	assert_int_equal(num_check_date("2100-02-29", 1, 1), -1);
+	assert_int_equal(num_check_date("2026-11-23", 0, 1), -1);
+}
+
 static void test_config_env_then_flags_override(void **state)
 {
 	(void)state;
@@ -567,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_config_reference_lists_every_variable),
 		cmocka_unit_test(test_copy_text_escapes_specials_and_nulls),
 		cmocka_unit_test(test_buf_cap_sets_toobig),
+		cmocka_unit_test(test_check_date_year_bound),
 		cmocka_unit_test(test_json_text_round_trips),
 		cmocka_unit_test(test_redact_hides_passwords),
 	};
