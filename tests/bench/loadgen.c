@@ -101,15 +101,18 @@ static void fmt_time(int64_t us, char *out, size_t size)
 	snprintf(out + n, size - n, ".%06uZ", (unsigned)(us % 1000000));
 }
 
-/* One valid event of tenant `tenant` (name already formatted). */
+/* One valid event of tenant `tenant` (name already formatted). A probe's
+ * event carries few tokens (under 150): its tenant must cross the request
+ * limit with the last one, not the token limit earlier. */
 static int make_event(char *out, size_t size, const char *prefix, int64_t seq, const char *tenant,
-		      int64_t tix, int64_t t_us)
+		      int64_t tix, int64_t t_us, int probe)
 {
 	char ts[40];
 	fmt_time(t_us, ts, sizeof(ts));
 	int64_t nusers = 1 + (tix * 7919) % 40, nkeys = 1 + (tix * 104729) % 5;
 	const struct model *m = &models[rnd(NMODELS)];
-	int64_t in = m->unit ? 0 : 50 + rnd(4000), out_t = m->unit ? 0 : 20 + rnd(1500);
+	int64_t in = m->unit ? 0 : probe ? 10 + rnd(90) : 50 + rnd(4000);
+	int64_t out_t = m->unit ? 0 : probe ? 5 + rnd(45) : 20 + rnd(1500);
 	int64_t cached = in ? rnd(in / 2 + 1) : 0;
 	char units[64] = "";
 	if (m->unit)
@@ -354,7 +357,7 @@ int main(int argc, char **argv)
 			snprintf(tenant, sizeof(tenant), "probe-%" PRId64, k);
 			int64_t t = now_us();
 			int n = make_event(buf, sizeof(buf), o.id_prefix, -(probe_sent + 1), tenant,
-					   k, t);
+					   k, t, 1);
 			/* ids of probes: "<prefix>--<n>" (negative sequence) */
 			produce(rk, o.topic, tenant, buf, (size_t)n);
 			if (++probe_count[k] == o.probe_limit)
@@ -381,7 +384,7 @@ int main(int argc, char **argv)
 			bad++;
 			continue;
 		}
-		int n = make_event(buf, sizeof(buf), o.id_prefix, i, tenant, tix, now_us());
+		int n = make_event(buf, sizeof(buf), o.id_prefix, i, tenant, tix, now_us(), 0);
 		produce(rk, o.topic, tenant, buf, (size_t)n);
 		int64_t slot = nring++ % RING;
 		memcpy(ring[slot], buf, (size_t)n);
