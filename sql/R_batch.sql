@@ -5,7 +5,8 @@
 
 -- Create the session's staging tables (temporary, emptied at commit). The
 -- column order is the COPY order used by aggregator/aggregator.c and
--- aggregator/rollup.c.
+-- aggregator/rollup.c. Key columns sort in "C", like the tables' keys (see
+-- 009_key_collation.sql) and like the order meterd writes the rows in.
 DROP FUNCTION IF EXISTS meter_stage_prepare();
 CREATE FUNCTION meter_stage_prepare() RETURNS void
 LANGUAGE plpgsql AS $$
@@ -14,8 +15,8 @@ BEGIN
     -- The batch's (tenant, id) pairs; idx is the message's place in the batch.
     CREATE TEMP TABLE IF NOT EXISTS stage_ids (
         idx         int NOT NULL,
-        tenant_id   text NOT NULL,
-        event_id    text NOT NULL,
+        tenant_id   text COLLATE "C" NOT NULL,
+        event_id    text COLLATE "C" NOT NULL,
         occurred_at timestamptz NOT NULL
     ) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS stage_rejects (
@@ -32,10 +33,10 @@ BEGIN
     ) ON COMMIT DELETE ROWS;
     -- The batch's new events added up per rollup row (and breakdown entry).
     CREATE TEMP TABLE IF NOT EXISTS stage_rollups (
-        tenant_id           text NOT NULL,
-        subject_type        text NOT NULL,
-        subject_id          text NOT NULL,
-        period              text NOT NULL,
+        tenant_id           text COLLATE "C" NOT NULL,
+        subject_type        text COLLATE "C" NOT NULL,
+        subject_id          text COLLATE "C" NOT NULL,
+        period              text COLLATE "C" NOT NULL,
         period_start        date NOT NULL,
         events              bigint NOT NULL,
         requests            bigint NOT NULL,
@@ -46,13 +47,13 @@ BEGIN
         cost_pusd           numeric(38,0) NOT NULL
     ) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS stage_breakdown (
-        tenant_id           text NOT NULL,
-        subject_type        text NOT NULL,
-        subject_id          text NOT NULL,
-        period              text NOT NULL,
+        tenant_id           text COLLATE "C" NOT NULL,
+        subject_type        text COLLATE "C" NOT NULL,
+        subject_id          text COLLATE "C" NOT NULL,
+        period              text COLLATE "C" NOT NULL,
         period_start        date NOT NULL,
-        dim                 text NOT NULL,
-        name                text NOT NULL,
+        dim                 text COLLATE "C" NOT NULL,
+        name                text COLLATE "C" NOT NULL,
         events              bigint NOT NULL,
         requests            bigint NOT NULL,
         input_tokens        bigint NOT NULL,

@@ -38,11 +38,29 @@ wait_jl "STATUS=waiting for the database" 60 "$T_DIR/md.jsonl" \
 	die "meterd did not report waiting for its database"
 check_eq "READY=1 while the database is missing" False \
 	"$(nq "$T_DIR/md.jsonl" 'any(r["fields"].get("READY") == "1" for r in rs)')"
-psql -XAtq -v ON_ERROR_STOP=1 -d "$METER_DATABASE_URL" -c "CREATE DATABASE $LATE_DB" >/dev/null
+# In a locale other than C (C.utf8: a libc collation every Debian has), as
+# the postgres Docker image's en_US.utf8: the key columns must still sort in
+# "C" (sql/009_key_collation.sql), checked after READY=1 below.
+psql -XAtq -v ON_ERROR_STOP=1 -d "$METER_DATABASE_URL" \
+	-c "CREATE DATABASE $LATE_DB TEMPLATE template0 LOCALE 'C.utf8'" >/dev/null
 wait_jl "READY=1" 60 "$T_DIR/md.jsonl" 'any(r["fields"].get("READY") == "1" for r in rs)' ||
 	die "meterd never said READY=1"
 check_eq "the schema is migrated when READY=1 comes" t \
 	"$(psql -XAtq -d "$LATE_URL" -c "SELECT to_regclass('public.tenants') IS NOT NULL")"
+# Every text column of an index or a foreign key, outside partitions.
+KEYCOLS="FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+	WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+	  AND NOT c.relispartition AND a.atttypid = 'text'::regtype
+	  AND (EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY (i.indkey))
+	    OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f'
+	                AND ((k.conrelid = c.oid AND a.attnum = ANY (k.conkey))
+	                  OR (k.confrelid = c.oid AND a.attnum = ANY (k.confkey)))))"
+check_eq "the key columns of a C.utf8 database sort in C (none in another collation)" "" \
+	"$(psql -XAtq -d "$LATE_URL" -c "SELECT string_agg(c.relname || '.' || a.attname, ' ')
+	   $KEYCOLS AND a.attcollation <> 'pg_catalog.\"C\"'::regcollation")"
+check "the key columns checked include rollups.tenant_id and event_ids.event_id" \
+	test "$(psql -XAtq -d "$LATE_URL" -c "SELECT count(*) $KEYCOLS
+	   AND (c.relname, a.attname) IN (('rollups', 'tenant_id'), ('event_ids', 'event_id'))")" = 2
 check_eq "READY=1 comes from meterd's pid, once, with a status" "True 1 True" \
 	"$(nq "$T_DIR/md.jsonl" '(lambda rd: (all(r["pid"] == '"$MD"' for r in rd), len(rd), "consuming" in rd[0]["fields"].get("STATUS", "")))([r for r in rs if r["fields"].get("READY") == "1"])' | tr -d '(),')"
 check "meterd feeds the watchdog: 3 WATCHDOG=1 after READY=1 (WATCHDOG_USEC=1s)" \
