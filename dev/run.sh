@@ -2,7 +2,8 @@
 # dev/run.sh - `make run`: start the embedded default (a throwaway PostgreSQL
 # and a mock Kafka cluster), run meterd on it, send a demo stream of usage
 # events (with duplicates and a few bad ones), wait until everything is
-# counted and print what was counted per tenant.
+# counted, print what was counted per tenant, and ask meter-api (the usage
+# HTTP API) for one tenant's month with that tenant's own token.
 #
 # With METER_KAFKA_BROKERS and METER_DATABASE_URL both set, it uses those
 # instead of starting anything (the topic must exist on your cluster).
@@ -18,7 +19,12 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 ENVDIR=""
 MPID=""
+APID=""
 cleanup() {
+	if [[ -n $APID ]] && [[ ${KEEP:-0} != 1 ]]; then
+		kill -TERM "$APID" 2>/dev/null || true
+		wait "$APID" 2>/dev/null || true
+	fi
 	if [[ -n $MPID ]] && kill -0 "$MPID" 2>/dev/null && [[ ${KEEP:-0} != 1 ]]; then
 		kill -TERM "$MPID" 2>/dev/null || true
 		wait "$MPID" 2>/dev/null || true
@@ -107,6 +113,40 @@ psql -XAtq "$METER_DATABASE_URL" -c "SELECT count(*) || ' events rejected: ' || 
 echo
 say "meterctl usage acme --day today"
 "$B/meterctl" usage acme --day "$(TZ=America/Argentina/Buenos_Aires date +%F)"
+
+# meter-api on a free port, with a token that reads acme only.
+API_PORT=""
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 40000))
+	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		API_PORT=$p
+		break
+	fi
+done
+[[ -n $API_PORT ]] || { echo "no free TCP port for meter-api" >&2; exit 1; }
+TOKEN=$("$B/meterctl" token create --tenant acme --name make-run)
+APILOG=${ENVDIR:-/tmp}/meter-api-demo.log
+METER_HTTP_ADDR=127.0.0.1:$API_PORT "$B/meter-api" >"$APILOG" 2>&1 &
+APID=$!
+URL="http://127.0.0.1:$API_PORT/v1/tenants/acme/usage/breakdown"
+say "meter-api on 127.0.0.1:$API_PORT: GET /v1/tenants/acme/usage/breakdown with acme's token"
+/usr/bin/python3 - "$URL" "$TOKEN" <<'PY' || { echo "meter-api did not answer; its log:" >&2; tail -20 "$APILOG" >&2; exit 1; }
+import json, sys, time, urllib.error, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+for attempt in range(100):  # until it listens (it starts in well under a second)
+    try:
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+        doc = json.load(urllib.request.urlopen(req, timeout=5))
+        break
+    except urllib.error.URLError as e:
+        if isinstance(e, urllib.error.HTTPError) or attempt == 99:
+            raise
+        time.sleep(0.1)
+print("%s, %s (%s): models by cost" % (doc["subject"], doc["month"], doc["timezone"]))
+for m in doc["models"]:
+    print("  %-30s %6d events %10d tokens %18s USD" % (m["provider"] + "/" + m["model"],
+          m["events"], m["total_tokens"], m["cost_usd"]))
+PY
 if [[ ${KEEP:-0} == 1 ]]; then
-	say "KEEP=1: meterd (pid $MPID) and the environment stay up; source ${ENVDIR:-}/env to use them"
+	say "KEEP=1: meterd (pid $MPID), meter-api (pid $APID, http://127.0.0.1:$API_PORT, token $TOKEN) and the environment stay up; source ${ENVDIR:-}/env to use them"
 fi
