@@ -8,7 +8,8 @@
 #      peak RSS;
 #   2. meterd live: the generator produces LIVE_EVENTS as fast as it can while
 #      meterd consumes (same machine);
-#   3. latency at half of the catch-up rate for LATENCY_SECONDS: produce ->
+#   3. latency at half of the catch-up rate (or LATENCY_RATE events/s) for
+#      LATENCY_SECONDS: produce ->
 #      rollup committed (from commit timestamps) and crossing -> flag on
 #      usage.limits (PROBES tenants crossing their daily limit);
 #   4. the naive design (tests/bench/naive.c: one round trip per event) on a
@@ -17,7 +18,8 @@
 # batch start). The last line is one line of JSON for scripts.
 #
 # Environment: REPS (3), CATCHUP_EVENTS (1000000), LIVE_EVENTS (300000),
-# LATENCY_SECONDS (30; 600 for the 10-minute RSS check), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (128),
+# LATENCY_SECONDS (30; 600 for the 10-minute RSS check), LATENCY_RATE (half
+# the catch-up rate), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (128),
 # PROBES (100), BATCH_MAX (meterd's default when unset).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -151,7 +153,7 @@ say "live: $live events/s"
 psql -XAtq -c "DROP DATABASE $name"
 
 # 3. latency at half the catch-up rate
-half=$((catchup / 2))
+half=${LATENCY_RATE:-$((catchup / 2))}
 N=$((N + 1)); name=bench_h$N
 url=$(fresh_db "$name"); topic "$name"
 "$ROOT/dev/env.sh" kafka-ctl "$DIR" create-topic usage.limits 8 >/dev/null 2>&1 || true
