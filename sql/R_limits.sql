@@ -178,9 +178,14 @@ BEGIN
         ) ON COMMIT DELETE ROWS;
     END IF;
     DELETE FROM eval_used;
-    -- Set-based: one join for all subjects (a function call per limit row
-    -- cost ~0.15 ms each, most of a batch's time). Same arithmetic as
-    -- meter_limit_used(), which rolling windows still use.
+    -- Set-based: one statement for all subjects (a function call per limit
+    -- row cost ~0.15 ms each, most of a batch's time). Same arithmetic as
+    -- meter_limit_used(), which rolling windows still use. Every lookup is
+    -- a LATERAL ... LIMIT 1, so always one index probe per subject or limit:
+    -- as joins, the planner went by statistics that lag behind tables that
+    -- grow fast (a new deployment's first hours, or the bench) and
+    -- hash-joined or sorted whole tables for a handful of subjects (a
+    -- 15-event batch's evaluation grew from 15 to 40 ms in 20 s).
     INSERT INTO eval_used
     SELECT s.tenant_id, s.subject_type, s.subject_id, s.tz, l.metric, l.period, l.limit_value,
            l.period_start,
@@ -197,7 +202,8 @@ BEGIN
                                0), 0) END
       FROM (SELECT DISTINCT x.tenant_id, x.subject_type, x.subject_id, t.tz
               FROM unnest(p_tenants, p_types, p_ids) AS x(tenant_id, subject_type, subject_id)
-              JOIN tenants t ON t.id = x.tenant_id
+             CROSS JOIN LATERAL (SELECT t.tz, t.plan_id, t.plan_expires_at FROM tenants t
+                                  WHERE t.id = x.tenant_id LIMIT 1) t
              -- Most users and keys have no limit at all (plans limit tenants):
              -- skip them before looking limits up one subject at a time.
              WHERE EXISTS (SELECT 1 FROM plan_limits pl
@@ -211,15 +217,19 @@ BEGIN
                    meter_period_start(s.tz, e.period, meter_now()) AS period_start
               FROM meter_effective_limits(s.tenant_id, s.subject_type, s.subject_id) e
              WHERE e.limit_value IS NOT NULL) l
-      LEFT JOIN rollups r
-        ON r.tenant_id = s.tenant_id AND r.subject_type = s.subject_type
-       AND r.subject_id = s.subject_id AND r.period = l.period
-       AND r.period_start = l.period_start
-      LEFT JOIN rollup_breakdown b
-        ON l.metric LIKE 'op:%' AND b.tenant_id = s.tenant_id
-       AND b.subject_type = s.subject_type AND b.subject_id = s.subject_id
-       AND b.period = l.period AND b.period_start = l.period_start
-       AND b.dim = 'operation' AND b.name = substr(l.metric, 4)
+      LEFT JOIN LATERAL (
+            SELECT r.requests, r.input_tokens, r.output_tokens, r.cost_pusd FROM rollups r
+             WHERE r.tenant_id = s.tenant_id AND r.subject_type = s.subject_type
+               AND r.subject_id = s.subject_id AND r.period = l.period
+               AND r.period_start = l.period_start
+             LIMIT 1) r ON true
+      LEFT JOIN LATERAL (
+            SELECT b.requests FROM rollup_breakdown b
+             WHERE l.metric LIKE 'op:%' AND b.tenant_id = s.tenant_id
+               AND b.subject_type = s.subject_type AND b.subject_id = s.subject_id
+               AND b.period = l.period AND b.period_start = l.period_start
+               AND b.dim = 'operation' AND b.name = substr(l.metric, 4)
+             LIMIT 1) b ON true
       LEFT JOIN LATERAL (
             SELECT u.requests, u.tokens, u.cost_pusd, u.operations FROM usage_resets u
              WHERE u.tenant_id = s.tenant_id AND u.subject_type = s.subject_type
@@ -262,7 +272,9 @@ BEGIN
                                              u.period_start + 29)
                     ELSE meter_period_end(u.tz, u.period, u.period_start) END AS resets_at
           FROM eval_used u
-          JOIN tenants t ON t.id = u.tenant_id
+         -- One index probe per row (eval_used, a temporary table, has no
+         -- statistics: as a join this hashed every tenant, ~12 ms a batch).
+         CROSS JOIN LATERAL (SELECT * FROM tenants t WHERE t.id = u.tenant_id LIMIT 1) t
           JOIN plans p ON p.id = meter_effective_plan(t.plan_id, t.plan_expires_at)
          CROSS JOIN LATERAL unnest(coalesce(t.thresholds, p.thresholds)) th(t)
          CROSS JOIN LATERAL (VALUES ('webhook', CASE WHEN t.webhook_disabled_at IS NULL
