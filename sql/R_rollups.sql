@@ -70,14 +70,11 @@ LANGUAGE sql STABLE AS $$
            pv.v::bigint,
            to_char(r.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
       FROM keys k
+      JOIN rollups r USING (tenant_id, subject_type, subject_id, period, period_start)
+      JOIN tenants t ON t.id = r.tenant_id
+     CROSS JOIN pv
       -- Per record, one index probe per row (the planner cannot know how
       -- many keys the arrays hold: joins against sets would be guesses).
-     CROSS JOIN LATERAL (SELECT * FROM rollups r
-                          WHERE r.tenant_id = k.tenant_id AND r.subject_type = k.subject_type
-                            AND r.subject_id = k.subject_id AND r.period = k.period
-                            AND r.period_start = k.period_start LIMIT 1) r
-     CROSS JOIN LATERAL (SELECT * FROM tenants t WHERE t.id = r.tenant_id LIMIT 1) t
-     CROSS JOIN pv
       -- Limits are looked up only for subjects that can have any: plans
       -- usually limit tenants, not each user and key, so most records skip
       -- the function calls (the gate is a one-time filter).
