@@ -8,6 +8,7 @@
 #   dev/env.sh stop DIR                      # safe twice, or half-started
 #   dev/env.sh pg-stop DIR | pg-start DIR | pg-restart DIR [immediate]
 #   dev/env.sh kafka-ctl DIR COMMAND...      # e.g. broker-down 2
+#   dev/env.sh free-port                     # a TCP port nobody listens on
 #
 # start prints `export` lines (METER_DATABASE_URL, METER_KAFKA_BROKERS,
 # METER_ENV_DIR, MOCK_KAFKA_CTL, PGHOST, PGPORT, PGUSER, PGDATABASE) on
@@ -37,6 +38,7 @@ usage: dev/env.sh start DIR [--durable] [--partitions N]
        dev/env.sh stop DIR
        dev/env.sh pg-stop DIR | pg-start DIR | pg-restart DIR [immediate]
        dev/env.sh kafka-ctl DIR COMMAND...
+       dev/env.sh free-port
 EOF
 	exit 2
 }
@@ -282,6 +284,11 @@ cmd_kafka_ctl() {
 	die "kafka-ctl: no acknowledgement for '$cmd' within 5 s (see $DIR/kafka.log)"
 }
 
+if [[ ${1:-} == free-port ]]; then
+	[[ $# -eq 1 ]] || usage
+	free_port
+	exit 0
+fi
 [[ $# -ge 2 ]] || usage
 action=$1
 DIR=$2

@@ -115,15 +115,7 @@ say "meterctl usage acme --day today"
 "$B/meterctl" usage acme --day "$(TZ=America/Argentina/Buenos_Aires date +%F)"
 
 # meter-api on a free port, with a token that reads acme only.
-API_PORT=""
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 40000))
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		API_PORT=$p
-		break
-	fi
-done
-[[ -n $API_PORT ]] || { echo "no free TCP port for meter-api" >&2; exit 1; }
+API_PORT=$("$ROOT/dev/env.sh" free-port)
 TOKEN=$("$B/meterctl" token create --tenant acme --name make-run)
 APILOG=${ENVDIR:-/tmp}/meter-api-demo.log
 METER_HTTP_ADDR=127.0.0.1:$API_PORT "$B/meter-api" >"$APILOG" 2>&1 &
