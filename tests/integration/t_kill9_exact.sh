@@ -32,10 +32,13 @@ gen --seed "$SEED" --events "$EVENTS" --tenants "${TENANTS:-100}" --tenant-prefi
 GEN_PID=$!
 
 stored() { sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = '$T_GROUP'"; }
-# Kill points spread over the whole stream: after 5..95 % of the messages
-# are stored, plus 0..1.5 s, so a kill lands anywhere in a batch's life
-# (polling, validating, inside the transaction, between batches).
-POINTS=$(for _ in $(seq 1 "$KILLS"); do echo $((EVENTS * (5 + RANDOM % 91) / 100)); done | sort -n)
+# Kill points spread over the stream: after 5..85 % of the messages are
+# stored, plus 0..1.5 s, so a kill lands anywhere in a batch's life
+# (polling, validating, inside the transaction, between batches). Not
+# later: a meterd catching up after a restart stores the last 10 % of the
+# stream within that 1.5 s (seen once at 95 %: the last kill then found
+# everything stored).
+POINTS=$(for _ in $(seq 1 "$KILLS"); do echo $((EVENTS * (5 + RANDOM % 81) / 100)); done | sort -n)
 LAST_AT=0
 k=0
 for point in $POINTS; do
