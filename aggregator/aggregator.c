@@ -92,6 +92,7 @@ struct agg {
 
 	struct item *items;
 	size_t n, cap, nrejects;
+	int rejects_sent; /* the batch's dead letters are acknowledged */
 	struct chunk *arena;
 	struct meter_event scratch; /* parse target, copied into the arena */
 
@@ -216,6 +217,7 @@ void agg_discard(struct agg *a)
 {
 	a->n = 0;
 	a->nrejects = 0;
+	a->rejects_sent = 0;
 	arena_reset(a);
 }
 
@@ -458,6 +460,11 @@ size_t agg_pending_rejects(const struct agg *a)
 	return a->nrejects;
 }
 
+void agg_set_rejects_sent(struct agg *a, int sent)
+{
+	a->rejects_sent = sent != 0;
+}
+
 void agg_each_reject(const struct agg *a, void (*fn)(const struct agg_reject *, void *),
 		     void *opaque)
 {
@@ -638,7 +645,8 @@ static void copy_event_row(struct buf *b, const char *topic, const struct item *
 	copy_eol(b);
 }
 
-static void copy_reject_row(struct buf *b, const char *topic, const struct item *it)
+static void copy_reject_row(struct buf *b, const char *topic, const struct item *it,
+			    int sent)
 {
 	copy_str(b, topic);
 	copy_num(b, it->partition);
@@ -656,7 +664,8 @@ static void copy_reject_row(struct buf *b, const char *topic, const struct item 
 	copy_sep(b);
 	copy_bytea(b, it->payload, it->payload_len);
 	copy_sep(b);
-	copy_i64(b, (int64_t)it->payload_size);
+	copy_num(b, (int64_t)it->payload_size);
+	buf_append(b, sent ? "f" : "t", 1); /* dlq_pending */
 	copy_eol(b);
 }
 
@@ -944,7 +953,7 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 		buf_reset(b);
 		for (size_t i = 0; i < a->n; i++)
 			if (a->items[i].kind == IT_REJECT)
-				copy_reject_row(b, a->topic, &a->items[i]);
+				copy_reject_row(b, a->topic, &a->items[i], a->rejects_sent);
 		if (copy_in(a, "COPY stage_rejects FROM STDIN", b, errstr, errstr_size) != 0)
 			return -1;
 	}

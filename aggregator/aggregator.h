@@ -91,6 +91,11 @@ size_t agg_pending_rejects(const struct agg *a);
 /* Call fn for each rejected message of the pending batch. */
 void agg_each_reject(const struct agg *a, void (*fn)(const struct agg_reject *, void *),
 		     void *opaque);
+/* Whether the pending batch's rejects are all on the dead-letter topic
+ * (acknowledged by the broker). Stored with them as rejected_events.
+ * dlq_pending, so that the rollup publisher's thread sends the others again;
+ * cleared with the batch. */
+void agg_set_rejects_sent(struct agg *a, int sent);
 /* Drop the pending batch (nothing stored, offsets not advanced). */
 void agg_discard(struct agg *a);
 

@@ -48,6 +48,10 @@ struct consumer {
 	int64_t backoff_ms; /* current database retry delay */
 	int64_t retry_at;   /* monotonic ms of the next database attempt */
 	int64_t batch_started;
+	/* Dead letters of the pending batch: how many are queued, and the
+	 * producer's failure count before the first of them. */
+	size_t letters_queued;
+	uint64_t letters_failed_before;
 	void (*tick)(void *opaque);
 	void *tick_opaque;
 };
@@ -168,10 +172,37 @@ out:
 	return rc;
 }
 
+struct send_state {
+	struct consumer *c;
+	size_t seen;
+};
+
 static void send_reject(const struct agg_reject *r, void *opaque)
 {
-	struct consumer *c = opaque;
-	dlq_send(c->dlq, c->topic, r);
+	struct send_state *st = opaque;
+	if (st->seen++ < st->c->letters_queued)
+		return; /* queued by an earlier attempt at this batch */
+	dlq_send(st->c->dlq, st->c->topic, r);
+	st->c->letters_queued++;
+}
+
+/* Queue the dead letters of the pending batch not queued yet and wait (5 s
+ * at most) for the broker. The batch stores its rejects as sent only when
+ * every letter is acknowledged; the others are sent again from
+ * rejected_events later (dlq_resend_pending). */
+static void send_dead_letters(struct consumer *c)
+{
+	if (agg_pending_rejects(c->agg) == 0)
+		return;
+	if (c->letters_queued == 0)
+		c->letters_failed_before = dlq_failed(c->dlq);
+	struct send_state st = {c, 0};
+	agg_each_reject(c->agg, send_reject, &st);
+	int sent = dlq_flush(c->dlq, 5000) == 0 && dlq_failed(c->dlq) == c->letters_failed_before;
+	if (!sent)
+		log_warnx("dead letters not all acknowledged by Kafka; stored as pending in "
+			  "rejected_events, to be sent again");
+	agg_set_rejects_sent(c->agg, sent);
 }
 
 /* Report committed positions to Kafka, for lag monitoring only. */
@@ -194,12 +225,7 @@ static int flush_batch(struct consumer *c)
 {
 	if (agg_pending(c->agg) == 0)
 		return 0;
-	if (agg_pending_rejects(c->agg)) {
-		agg_each_reject(c->agg, send_reject, c);
-		if (dlq_flush(c->dlq, 5000) != 0)
-			log_warnx("dead letters not yet acknowledged by Kafka; the rejects are "
-				  "stored in rejected_events");
-	}
+	send_dead_letters(c);
 	char err[1024];
 	for (int attempt = 1;; attempt++) {
 		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
@@ -414,8 +440,10 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 	mxd_consumed();
 	if (c->need_resync)
 		return; /* fetched before the pause; re-read from the stored offset */
-	if (agg_pending(c->agg) == 0)
+	if (agg_pending(c->agg) == 0) {
 		c->batch_started = mono_ms();
+		c->letters_queued = 0;
+	}
 	/* How far behind this partition is (from the last fetch response; no
 	 * request): a backlog lets the batch grow past METER_BATCH_WAIT. */
 	int64_t lo, hi;

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "db.h"
+#include "dlq.h"
 #include "kafka.h"
 #include "log.h"
 #include "mxd.h"
@@ -35,6 +36,8 @@ struct rollpub {
 	char topic[256];
 	char grace[64];   /* interval text for meter_close_periods */
 	int64_t next_close;
+	int64_t next_resend;
+	struct dlq *dlq; /* sends the dead letters left pending again */
 	atomic_uint_fast64_t published;
 	uint64_t dr_failed;
 };
@@ -288,6 +291,16 @@ static void *run(void *arg)
 				log_info("periods ended: %s rollup(s) closed", PQgetvalue(res, 0, 0));
 			PQclear(res);
 		}
+		if (now >= r->next_resend) {
+			r->next_resend = now + 10000;
+			if (dlq_resend_pending(r->dlq, r->conn, &r->stop, err, sizeof(err)) < 0) {
+				log_warnx("rollup publisher: dead letters: %s", err);
+				if (db_broken(r->conn)) {
+					drop_conn(r, err);
+					continue;
+				}
+			}
+		}
 		int n;
 		while ((n = drain_round(r, err, sizeof(err))) > 0 && !atomic_load(&r->stop))
 			;
@@ -335,6 +348,9 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
 		snprintf(errstr, errstr_size, "cannot create the rollup producer: %s", err);
 		goto fail;
 	}
+	r->dlq = dlq_new(cfg, errstr, errstr_size);
+	if (!r->dlq)
+		goto fail;
 	if (pthread_create(&r->thread, NULL, run, r) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the rollup publisher thread");
 		goto fail;
@@ -357,6 +373,7 @@ void rollpub_stop(struct rollpub *r)
 		rd_kafka_flush(r->rk, 2000);
 		rd_kafka_destroy(r->rk);
 	}
+	dlq_destroy(r->dlq);
 	if (r->conn)
 		PQfinish(r->conn);
 	free(r);

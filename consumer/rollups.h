@@ -11,6 +11,10 @@
  * acks=all), and only then removed from the outbox: at least once. Every
  * record carries the totals as read when publishing, and totals only grow,
  * so a later record for a key never shows less than an earlier one.
+ *
+ * The same thread, as leader, also sends again the dead letters that the
+ * consumer could not get acknowledged (rejected_events.dlq_pending; see
+ * dlq.h), every 10 s.
  */
 #ifndef METER_ROLLUPS_H
 #define METER_ROLLUPS_H

@@ -29,7 +29,8 @@ BEGIN
         tenant_id       text,
         event_id        text,
         payload         bytea NOT NULL,
-        payload_size    int NOT NULL
+        payload_size    int NOT NULL,
+        dlq_pending     boolean NOT NULL
     ) ON COMMIT DELETE ROWS;
     -- The batch's new events added up per rollup row (and breakdown entry).
     CREATE TEMP TABLE IF NOT EXISTS stage_rollups (
@@ -199,9 +200,10 @@ BEGIN
       FROM (SELECT DISTINCT tenant_id, subject_type, subject_id FROM stage_rollups) x;
 
     INSERT INTO rejected_events (kafka_topic, kafka_partition, kafka_offset, kafka_key, reason,
-                                 detail, tenant_id, event_id, payload, payload_size)
+                                 detail, tenant_id, event_id, payload, payload_size,
+                                 dlq_pending)
     SELECT kafka_topic, kafka_partition, kafka_offset, kafka_key, reason, detail, tenant_id,
-           event_id, payload, payload_size
+           event_id, payload, payload_size, dlq_pending
       FROM stage_rejects
     ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING;
     GET DIAGNOSTICS rejected = ROW_COUNT;

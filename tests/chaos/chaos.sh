@@ -422,21 +422,22 @@ dump_actual() {
 		-f '%k\t%s\n' >"$ACTUAL/flags.tsv" 2>/dev/null || true
 	cp "$T_DIR/hooks.jsonl" "$ACTUAL/hooks.jsonl"
 	cp "$T_DIR/mail.jsonl" "$ACTUAL/mail.jsonl"
+	dlq_dump | tr ' ' '\t' >"$ACTUAL/dlq.tsv"
 }
-# Flags and notifications follow the commits (publisher, notifier retries):
-# wait until they match, or time out and judge what there is.
+# Flags, notifications and dead letters follow the commits (publisher,
+# notifier retries, dead letters sent again every 10 s): wait until they
+# match, or time out and judge what there is.
 deadline=$((SECONDS + 180))
 while :; do
 	supervise
 	dump_actual
-	"$PY" "$CHECK" --oracle "$ORACLE" --actual "$ACTUAL" --only flags,notifications --quiet && break
+	"$PY" "$CHECK" --oracle "$ORACLE" --actual "$ACTUAL" --only flags,notifications,rejects --quiet && break
 	if ((SECONDS >= deadline)); then
-		say "flags or notifications still differ after 180 s; judging now"
+		say "flags, notifications or dead letters still differ after 180 s; judging now"
 		break
 	fi
 	sleep 2
 done
-dlq_dump | tr ' ' '\t' >"$ACTUAL/dlq.tsv"
 check_no_eviction
 dead=$(sql "SELECT count(*) FROM notifications WHERE status = 'dead'" 2>/dev/null || echo "?")
 ASSIGNMENTS=$(cat "$T_DIR"/meterd-[abc].log 2>/dev/null | grep -c 'assigned [0-9]* partition' || true)
