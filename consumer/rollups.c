@@ -23,6 +23,8 @@
 
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_rollup_publisher'))"
 #define OUTBOX_ROWS_PER_ROUND "20" /* batches per round (each names its rows) */
+#define PUBLISH_IDLE_FACTOR 3      /* pause after a round, per ms it took */
+#define PUBLISH_MAX_PAUSE_MS 15000 /* records at most this much behind, plus a round */
 #define CLOSE_MARGIN_MS (10 * 60 * 1000) /* after end + lateness, for batches in flight */
 
 struct rollpub {
@@ -302,6 +304,7 @@ static void *run(void *arg)
 			}
 		}
 		int n;
+		int64_t t0 = clock_mono_ms();
 		while ((n = drain_round(r, err, sizeof(err))) > 0 && !atomic_load(&r->stop))
 			;
 		if (n < 0) {
@@ -310,8 +313,16 @@ static void *run(void *arg)
 				drop_conn(r, err);
 		}
 		rd_kafka_poll(r->rk, 0);
-		for (int t = 0; t < 10 && !atomic_load(&r->stop); t++)
-			usleep(100000); /* a round a second: coalesces many batches */
+		/* A round a second, which coalesces the batches committed in
+		 * between. Under load (catching up), rounds grow: then wait
+		 * PUBLISH_IDLE_FACTOR times as long as the last one took, so
+		 * that publishing takes a bounded share of the machine and each
+		 * round coalesces more batches (a key changed by several of them
+		 * is published once). */
+		int64_t pause = (clock_mono_ms() - t0) * PUBLISH_IDLE_FACTOR;
+		pause = pause < 1000 ? 1000 : pause > PUBLISH_MAX_PAUSE_MS ? PUBLISH_MAX_PAUSE_MS : pause;
+		for (int64_t t = 0; t < pause && !atomic_load(&r->stop); t += 100)
+			usleep(100000);
 	}
 	return NULL;
 }

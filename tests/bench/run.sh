@@ -181,6 +181,11 @@ rss_first=${rss_samples[$((n_rss > 5 ? 5 : 0))]} # after ~10 s of warm-up
 rss_last=${rss_samples[$((n_rss - 1))]}
 rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
 say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
+# The curve, in about a dozen points (a sample every 2 s): flat or not.
+step=$((LATENCY_SECONDS / 12 / 2)); ((step >= 5)) || step=5
+series=
+for ((i = 0; i < n_rss; i += step)); do series+="$((i * 2))s:${rss_samples[$i]} "; done
+say "worker RSS (MB) under load, by time: ${series}end:${rss_last}"
 read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
   SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)), round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l))
     FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l FROM events) x")
