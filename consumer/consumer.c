@@ -190,10 +190,10 @@ static void send_reject(const struct agg_reject *r, void *opaque)
  * at most) for the broker. The batch stores its rejects as sent only when
  * every letter is acknowledged; the others are sent again from
  * rejected_events later (dlq_resend_pending). */
-static void send_dead_letters(struct consumer *c)
+static int send_dead_letters(struct consumer *c)
 {
 	if (agg_pending_rejects(c->agg) == 0)
-		return;
+		return 1;
 	if (c->letters_queued == 0)
 		c->letters_failed_before = dlq_failed(c->dlq);
 	struct send_state st = {c, 0};
@@ -203,6 +203,7 @@ static void send_dead_letters(struct consumer *c)
 		log_warnx("dead letters not all acknowledged by Kafka; stored as pending in "
 			  "rejected_events, to be sent again");
 	agg_set_rejects_sent(c->agg, sent);
+	return sent;
 }
 
 /* Report committed positions to Kafka, for lag monitoring only. */
@@ -225,13 +226,17 @@ static int flush_batch(struct consumer *c)
 {
 	if (agg_pending(c->agg) == 0)
 		return 0;
-	send_dead_letters(c);
+	size_t letters = agg_pending_rejects(c->agg);
+	int letters_sent = send_dead_letters(c);
 	char err[1024];
 	for (int attempt = 1;; attempt++) {
 		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
 		switch (r) {
 		case AGG_OK:
 			mxd_batch_committed(agg_get_stats(c->agg));
+			if (letters)
+				mxd_dead_letters(letters_sent ? "acknowledged" : "pending",
+						 (int)letters);
 			failpoint("after_commit");
 			if (agg_last_crossings(c->agg))
 				failpoint("after_crossing_commit");

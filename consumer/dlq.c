@@ -11,6 +11,7 @@
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
+#include "mxd.h"
 
 /* Rows per resend round. */
 #define RESEND_ROUND 500
@@ -222,6 +223,8 @@ static int resend_round(struct dlq *d, PGconn *conn, char *from, size_t from_siz
 			       1, params, errstr, errstr_size, NULL);
 		if (!res)
 			rc = -1;
+		else
+			mxd_dead_letters("resent", nacked);
 		PQclear(res);
 	}
 	buf_free(&ids);

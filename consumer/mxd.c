@@ -14,7 +14,7 @@ static struct {
 	int on;
 	char topic[256];
 	struct mx_metric *consumed, *counted, *duplicate, *rejected, *batches, *batch_events,
-		*commit_seconds, *crossings, *flags, *rollups, *lag, *db_errors, *kafka_errors;
+		*commit_seconds, *crossings, *flags, *rollups, *dead_letters, *lag, *db_errors, *kafka_errors;
 	struct agg_stats last; /* consumer thread only */
 } mxd;
 
@@ -69,6 +69,15 @@ void mxd_init(struct mx_registry *r, const struct meter_config *cfg)
 	mxd.rollups = mx_counter(r, "meter_rollups_published_total",
 				 "Rollup records acknowledged by the broker on the rollups topic.", NULL);
 	mx_touch(mxd.rollups, NULL);
+	mxd.dead_letters = mx_counter(
+		r, "meter_dead_letters_total",
+		"Rejected events and their dead letters: acknowledged before their batch "
+		"committed, stored pending (not acknowledged in time), or resent (a pending one "
+		"acknowledged later).",
+		"outcome");
+	mx_touch(mxd.dead_letters, MX_L("acknowledged"));
+	mx_touch(mxd.dead_letters, MX_L("pending"));
+	mx_touch(mxd.dead_letters, MX_L("resent"));
 	mx_touch(mxd.flags, MX_L("blocked"));
 	mx_touch(mxd.flags, MX_L("ok"));
 	mxd.lag = mx_gauge(r, "meter_consumer_lag",
@@ -131,6 +140,11 @@ void mxd_flags_published(int blocked, int ok)
 void mxd_rollups_published(int n)
 {
 	mx_add(mxd.rollups, NULL, n);
+}
+
+void mxd_dead_letters(const char *outcome, int n)
+{
+	mx_add(mxd.dead_letters, MX_L(outcome), n);
 }
 
 static int64_t jint(json_t *o, const char *k)

@@ -12,6 +12,7 @@
  *   meter_batch_commit_seconds             time to commit a batch (histogram)
  *   meter_limit_crossings_total            limits reached (flags queued)
  *   meter_flags_published_total{state}     flags acknowledged on usage.limits
+ *   meter_dead_letters_total{outcome}      acknowledged / pending / resent (see dlq.h)
  *   meter_consumer_lag{partition}          messages behind the partition's end
  *   meter_db_errors_total                  database failures (batch dropped, retried)
  *   meter_kafka_errors_total               errors reported by librdkafka
@@ -39,6 +40,9 @@ void mxd_kafka_error(void);
 void mxd_flags_published(int blocked, int ok);
 /* Rollup records acknowledged (the rollup publisher's thread). */
 void mxd_rollups_published(int n);
+/* n dead letters: "acknowledged" (before their batch committed), "pending"
+ * (stored to be sent again) or "resent" (a pending one acknowledged). */
+void mxd_dead_letters(const char *outcome, int n);
 /* Ask librdkafka for statistics every few seconds and take the consumer lag
  * per partition from them (when metrics are enabled). 0, or -1 with errstr. */
 int mxd_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);

@@ -11,8 +11,14 @@ test_init --partitions 2
 kctl() { "$ROOT/dev/env.sh" kafka-ctl "$METER_ENV_DIR" "$@"; }
 kctl topic-error "$T_DLQ" TOPIC_AUTHORIZATION_FAILED || die "cannot set the topic error"
 
-meterd_start a
+METER_HTTP_ADDR=127.0.0.1:0 meterd_start a
 wait_schema
+MD=$(http_addr a) || die "meterd does not serve HTTP"
+# dead_letters OUTCOME: meterd's meter_dead_letters_total for it.
+dead_letters() {
+	hget "http://$MD/metrics" >/dev/null
+	awk -v m="meter_dead_letters_total{outcome=\"$1\"}" '$1 == m {print $2}' "$T_DIR/http.body"
+}
 
 NOW=$(utc_now)
 D='"user_id":"u-1","api_key_id":"k-1","provider":"openai","model":"gpt-4o-mini","operation":"chat"'
@@ -37,6 +43,8 @@ check_eq "rejects stored, all pending for the dead-letter topic" "3 3" \
 	"$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE dlq_pending) FROM rejected_events")"
 check "meterd said the dead letters were not acknowledged" \
 	grep -q 'dead letters not all acknowledged' "$T_DIR/meterd-a.log"
+check_eq "metrics: dead letters acknowledged, pending" "0 3" \
+	"$(dead_letters acknowledged) $(dead_letters pending)"
 
 kctl topic-error "$T_DLQ" NO_ERROR || die "cannot clear the topic error"
 wait_for "no reject left pending" 60 "SELECT count(*) = 0 FROM rejected_events WHERE dlq_pending" ||
@@ -46,6 +54,7 @@ check_eq "every reject on the dead-letter topic (source partition, offset, meter
 	         ORDER BY kafka_partition, kafka_offset")" \
 	"$(dlq_dump | uniq)"
 check "meterd logged the dead letters sent again" grep -q 'sent again to' "$T_DIR/meterd-a.log"
+check_eq "metrics: dead letters resent" 3 "$(dead_letters resent)"
 
 # A reject after the recovery goes straight through: acknowledged before
 # its batch commits, never pending.
@@ -57,6 +66,8 @@ check_eq "a reject after the recovery: stored, none pending" "4 0" \
 	"$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE dlq_pending) FROM rejected_events")"
 check_eq "a reject after the recovery: acknowledged at once (warnings, dead letters sent again)" "0 0" \
 	"$(log_count a 'not all acknowledged') $(log_count a 'sent again to')"
+check_eq "metrics: dead letters acknowledged, pending, resent" "1 3 3" \
+	"$(dead_letters acknowledged) $(dead_letters pending) $(dead_letters resent)"
 
 meterd_stop a
 check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
