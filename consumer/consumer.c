@@ -493,6 +493,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		 * (catching up after an outage or under a burst): then bigger
 		 * batches mean fewer upserts per event, and the wait stretches
 		 * up to ten times. */
+		rollpub_set_backlog(c->rollpub, c->behind >= CATCHUP_BACKLOG);
 		size_t pending = agg_pending(c->agg);
 		int64_t age = mono_ms() - c->batch_started;
 		if (pending && ((int64_t)pending >= c->batch_max ||

@@ -32,6 +32,11 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
  * NULL is a no-op. */
 void rollpub_stop(struct rollpub *r);
 
+/* Whether the consumer is catching up on a backlog: then rounds are spaced
+ * out (three times their duration, at most 15 s) to coalesce more batches;
+ * otherwise there is a round a second. Any thread; NULL is a no-op. */
+void rollpub_set_backlog(struct rollpub *r, int backlog);
+
 /* Records acknowledged by the broker so far. */
 uint64_t rollpub_published(const struct rollpub *r);
 
