@@ -1,6 +1,8 @@
 /* kafka.c - see kafka.h. */
 #include "kafka.h"
 
+#include "clock.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -50,4 +52,12 @@ rd_kafka_resp_err_t kfk_produce(rd_kafka_t *rk, const char *topic, const char *k
 		rd_kafka_poll(rk, 50);
 		waited += 50;
 	}
+}
+
+int kfk_wait_delivered(rd_kafka_t *rk, int timeout_ms, const atomic_int *stop)
+{
+	int64_t until = clock_mono_ms() + timeout_ms;
+	while (rd_kafka_outq_len(rk) > 0 && clock_mono_ms() < until && !(stop && atomic_load(stop)))
+		rd_kafka_flush(rk, 100);
+	return rd_kafka_outq_len(rk) > 0 ? -1 : 0;
 }

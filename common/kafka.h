@@ -4,6 +4,7 @@
 #define METER_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -25,5 +26,9 @@ int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char 
  * reports meanwhile). Returns librdkafka's error, NO_ERROR when queued. */
 rd_kafka_resp_err_t kfk_produce(rd_kafka_t *rk, const char *topic, const char *key,
 				const char *value, int timeout_ms);
+
+/* Serve delivery reports until nothing is in flight, for up to timeout_ms,
+ * or sooner once *stop (if given) is set. 0 when nothing is left. */
+int kfk_wait_delivered(rd_kafka_t *rk, int timeout_ms, const atomic_int *stop);
 
 #endif

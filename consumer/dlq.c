@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "db.h"
 #include "kafka.h"
 #include "log.h"
@@ -147,16 +146,6 @@ void dlq_send(struct dlq *d, const char *source_topic, const struct agg_reject *
 	produce(d, &l);
 }
 
-/* Wait up to timeout_ms for the letters in flight, less once *stop is set.
- * 0 when none is left. */
-static int wait_acked(struct dlq *d, int timeout_ms, const atomic_int *stop)
-{
-	int64_t until = clock_mono_ms() + timeout_ms;
-	while (rd_kafka_outq_len(d->rk) > 0 && clock_mono_ms() < until && !atomic_load(stop))
-		rd_kafka_flush(d->rk, 100);
-	return rd_kafka_outq_len(d->rk) > 0 ? -1 : 0;
-}
-
 #define PENDING_SQL                                                                          \
 	"SELECT id, kafka_topic, kafka_partition, kafka_offset, kafka_key, reason, detail,"  \
 	" payload FROM rejected_events WHERE dlq_pending AND id > $1 ORDER BY id LIMIT "      \
@@ -199,7 +188,7 @@ static int resend_round(struct dlq *d, PGconn *conn, char *from, size_t from_siz
 			break; /* this one and the rest: next call */
 		snprintf(from, from_size, "%s", PQgetvalue(res, i, 0));
 	}
-	int timely = wait_acked(d, 30000, stop) == 0;
+	int timely = kfk_wait_delivered(d->rk, 30000, stop) == 0;
 	struct buf ids;
 	buf_init(&ids, 0);
 	buf_putc(&ids, '{');
@@ -247,7 +236,7 @@ int dlq_resend_pending(struct dlq *d, PGconn *conn, const atomic_int *stop, char
 {
 	/* Letters still in flight from an earlier call: wait for them rather
 	 * than queue the same rows again. */
-	if (wait_acked(d, 10000, stop) != 0) {
+	if (kfk_wait_delivered(d->rk, 10000, stop) != 0) {
 		snprintf(errstr, errstr_size, "%d dead letter(s) still not acknowledged",
 			 rd_kafka_outq_len(d->rk));
 		return -1;

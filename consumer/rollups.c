@@ -244,10 +244,7 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 	PQclear(res);
 	/* Acknowledged before the outbox forgets them (at most 30 s, less when
 	 * stopping: what is not acknowledged is published again later). */
-	int64_t until = clock_mono_ms() + 30000;
-	while (rd_kafka_outq_len(r->rk) > 0 && clock_mono_ms() < until && !atomic_load(&r->stop))
-		rd_kafka_flush(r->rk, 100);
-	if (rd_kafka_outq_len(r->rk) > 0 || r->dr_failed != failed_before) {
+	if (kfk_wait_delivered(r->rk, 30000, &r->stop) != 0 || r->dr_failed != failed_before) {
 		snprintf(errstr, errstr_size,
 			 "the broker did not acknowledge %d rollup record(s); they stay in the outbox",
 			 n);
