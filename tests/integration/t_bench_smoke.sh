@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 out=$(REPS=1 CATCHUP_EVENTS=20000 LIVE_EVENTS=10000 LATENCY_SECONDS=5 NAIVE_EVENTS=2000 \
 	PROBES=10 TENANTS=500 PARTS=8 bash "$ROOT/tests/bench/run.sh" 2>"$ROOT/.bench-smoke.err") ||
 	{ cat "$ROOT/.bench-smoke.err"; rm -f "$ROOT/.bench-smoke.err"; die "tests/bench/run.sh failed"; }
+progress=$(cat "$ROOT/.bench-smoke.err")
 rm -f "$ROOT/.bench-smoke.err"
 echo "$out"
 last=$(tail -n 1 <<<"$out")
@@ -16,4 +17,6 @@ keys = ["meterd_events_per_s", "live_events_per_s", "naive_events_per_s", "ratio
         "commit_p99_ms", "flag_p99_ms", "rss_peak_mb"]
 bad = [k for k in keys if not isinstance(s.get(k), (int, float)) or s[k] <= 0]
 print("ok" if not bad else "bad: " + " ".join(bad))' "$last")"
+check "the worker's RSS curve under load is printed (time:MB points)" \
+	grep -Eq 'worker RSS \(MB\) under load, by time: 0s:[0-9]+ .*end:[0-9]+$' <<<"$progress"
 test_done
