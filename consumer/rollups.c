@@ -321,12 +321,7 @@ static void *run(void *arg)
 		 * make longer pauses, up to the maximum (measured at 1,500
 		 * events/s: rounds every ~5 s of ~30k records, and the
 		 * worker's RSS grew in steps). */
-		int64_t pause = 1000;
-		if (atomic_load(&r->backlog)) {
-			pause = (clock_mono_ms() - t0) * PUBLISH_IDLE_FACTOR;
-			pause = pause < 1000 ? 1000
-				: pause > PUBLISH_MAX_PAUSE_MS ? PUBLISH_MAX_PAUSE_MS : pause;
-		}
+		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog));
 		/* (A pause cut short once the backlog is gone.) */
 		for (int64_t t = 0; t < pause && !atomic_load(&r->stop) &&
 				    (t < 1000 || atomic_load(&r->backlog));
@@ -397,6 +392,14 @@ void rollpub_stop(struct rollpub *r)
 	if (r->conn)
 		PQfinish(r->conn);
 	free(r);
+}
+
+int64_t rollpub_pause_ms(int64_t round_ms, int backlog)
+{
+	if (!backlog)
+		return 1000;
+	int64_t pause = round_ms * PUBLISH_IDLE_FACTOR;
+	return pause < 1000 ? 1000 : pause > PUBLISH_MAX_PAUSE_MS ? PUBLISH_MAX_PAUSE_MS : pause;
 }
 
 void rollpub_set_backlog(struct rollpub *r, int backlog)

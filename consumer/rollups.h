@@ -37,6 +37,10 @@ void rollpub_stop(struct rollpub *r);
  * otherwise there is a round a second. Any thread; NULL is a no-op. */
 void rollpub_set_backlog(struct rollpub *r, int backlog);
 
+/* The pause after a round that took round_ms: 1 s, or while catching up
+ * three times the round, within 1 s .. 15 s. */
+int64_t rollpub_pause_ms(int64_t round_ms, int backlog);
+
 /* Records acknowledged by the broker so far. */
 uint64_t rollpub_published(const struct rollpub *r);
 

@@ -17,6 +17,7 @@
 #include "num.h"
 #include "prices.h"
 #include "rollup.h"
+#include "rollups.h"
 #include "strmap.h"
 #include "zones.h"
 
@@ -335,6 +336,20 @@ static void test_strmap_put_get_grow(void **state)
 	strmap_free(&m);
 }
 
+/* The rollup publisher's pause: a round a second at a steady load, whatever
+ * the round took (longer pauses there feed on themselves); spaced out only
+ * while catching up, within 1 s .. 15 s. */
+static void test_rollup_publisher_pause(void **state)
+{
+	(void)state;
+	assert_int_equal(rollpub_pause_ms(0, 0), 1000);
+	assert_int_equal(rollpub_pause_ms(900, 0), 1000);
+	assert_int_equal(rollpub_pause_ms(60000, 0), 1000);
+	assert_int_equal(rollpub_pause_ms(100, 1), 1000);
+	assert_int_equal(rollpub_pause_ms(2000, 1), 6000);
+	assert_int_equal(rollpub_pause_ms(60000, 1), 15000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_rollup_rows_come_in_key_order),
 		cmocka_unit_test(test_hand_formats_match_snprintf),
 		cmocka_unit_test(test_strmap_put_get_grow),
+		cmocka_unit_test(test_rollup_publisher_pause),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
