@@ -45,7 +45,7 @@ UNIT_SANITIZE ?= address,undefined
 SAN_B ?= build-san
 # The HTTP server and what rides on it: only the daemons link libmicrohttpd.
 HTTP_SRC := common/httpd.c common/obs.c
-COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c
+COMMON_SRC := $(filter-out $(HTTP_SRC),$(wildcard common/*.c)) schema/event.c schema/event_fast.c
 API_SRC := $(filter-out api/main.c,$(wildcard api/*.c))
 AGG_SRC := $(wildcard aggregator/*.c)
 CONSUMER_SRC := $(filter-out consumer/main.c,$(wildcard consumer/*.c))

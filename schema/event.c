@@ -1,5 +1,7 @@
 /* event.c - parse and validate one usage event (see event.h).
  *
+ * ev_parse() tries the fast path first (event_fast.c, see event_int.h); this
+ * file is the full parser, which decides everything the fast path declines.
  * One pass over a jansson tree: the envelope (specversion, id, source, type,
  * time, subject), then data, then the tenant rule, then the time window last,
  * so that an event refused as too late or too far ahead is otherwise valid.
@@ -7,7 +9,7 @@
  * Every detail starts with the field path and shows at most DETAIL_VALUE_MAX
  * bytes of the offending value, escaped to printable ASCII so it can be logged.
  */
-#include "event.h"
+#include "event_int.h"
 
 #include "num.h"
 
@@ -18,11 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_DEFAULT_MAX_BYTES 65536
 #define DETAIL_VALUE_MAX 64 /* characters of an offending value shown in a detail */
-#define LATENCY_MS_MAX 86400000LL
-#define STATUS_MIN 100
-#define STATUS_MAX 599
 #define US_PER_SEC 1000000LL
 #define SEC_PER_DAY 86400LL
 #define PUSD_PER_USD 1000000000000LL
@@ -166,14 +164,6 @@ static int load_error(const json_error_t *je, size_t len, struct ev_error *err)
 
 /* ---- strings ------------------------------------------------------------ */
 
-enum charset {
-	CS_ID,     /* [A-Za-z0-9._~:@+=-]: safe inside Kafka keys like tenant/acme/... */
-	CS_NAME,   /* [a-z0-9_.-]: provider, operation */
-	CS_MODEL,  /* [A-Za-z0-9._:@+/-]: "models/gemini-1.5-pro" */
-	CS_UNIT,   /* [a-z0-9_] */
-	CS_METHOD, /* [A-Za-z] */
-	CS_TEXT,   /* any UTF-8 except control characters (< 0x20, 0x7f) */
-};
 
 static const char *const charset_desc[] = {
 	[CS_ID] = "A-Z a-z 0-9 . _ ~ : @ + = -",
@@ -189,7 +179,7 @@ static int in_set(unsigned char c, const char *set)
 	return c != '\0' && strchr(set, c) != NULL;
 }
 
-static int char_allowed(enum charset cs, unsigned char c)
+int ev_char_allowed(enum ev_charset cs, unsigned char c)
 {
 	int lower = c >= 'a' && c <= 'z';
 	int upper = c >= 'A' && c <= 'Z';
@@ -205,9 +195,8 @@ static int char_allowed(enum charset cs, unsigned char c)
 	return 0;
 }
 
-/* Check s[0..len) against 1..max bytes of charset cs. */
-static int check_string(const char *path, const char *s, size_t len, size_t max, enum charset cs,
-			struct ev_error *err)
+int ev_check_string(const char *path, const char *s, size_t len, size_t max, enum ev_charset cs,
+		    struct ev_error *err)
 {
 	char shown[DETAIL_VALUE_MAX + 4];
 	if (len == 0)
@@ -216,7 +205,7 @@ static int check_string(const char *path, const char *s, size_t len, size_t max,
 	if (len > max)
 		return fail(err, EV_TOO_LONG, "%s: %zu bytes, at most %zu", path, len, max);
 	for (size_t i = 0; i < len; i++) {
-		if (!char_allowed(cs, (unsigned char)s[i])) {
+		if (!ev_char_allowed(cs, (unsigned char)s[i])) {
 			safe_value(s, len, DETAIL_VALUE_MAX, shown, sizeof(shown));
 			return fail(err, EV_INVALID_VALUE,
 				    "%s: byte 0x%02x at offset %zu not allowed (%s) in \"%s\"", path,
@@ -230,7 +219,7 @@ static int check_string(const char *path, const char *s, size_t len, size_t max,
  * room for max bytes and a NUL. Returns 1 if present, 0 if absent or null
  * (dst is left as ""), -1 on a rejection (absent counts when required). */
 static int get_string(const json_t *obj, const char *key, const char *path, int required,
-		      size_t max, enum charset cs, char *dst, struct ev_error *err)
+		      size_t max, enum ev_charset cs, char *dst, struct ev_error *err)
 {
 	const json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
@@ -242,7 +231,7 @@ static int get_string(const json_t *obj, const char *key, const char *path, int 
 		return fail(err, EV_WRONG_TYPE, "%s: expected a string, got %s", path, type_name(v));
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
-	if (check_string(path, s, len, max, cs, err) != 0)
+	if (ev_check_string(path, s, len, max, cs, err) != 0)
 		return -1;
 	memcpy(dst, s, len);
 	dst[len] = '\0';
@@ -309,6 +298,12 @@ static int dump_object(const json_t *obj, const char *path, size_t cap, char **o
 	return 0;
 }
 
+static int unit_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ev_unit *)a)->name, ((const struct ev_unit *)b)->name);
+}
+
+/* units[] in name order, the order of units_json's sorted keys. */
 static int parse_units(const json_t *data, struct meter_event *ev, struct ev_error *err)
 {
 	json_t *units = json_object_get(data, "units");
@@ -334,7 +329,7 @@ static int parse_units(const json_t *data, struct meter_event *ev, struct ev_err
 			return fail(err, EV_TOO_LONG, "data.units: unit name \"%s\" is %zu bytes, at most %d",
 				    shown, nlen, EV_UNIT_NAME_MAX);
 		for (size_t i = 0; i < nlen; i++)
-			if (!char_allowed(CS_UNIT, (unsigned char)name[i]))
+			if (!ev_char_allowed(CS_UNIT, (unsigned char)name[i]))
 				return fail(err, EV_INVALID_VALUE,
 					    "data.units: unit name \"%s\" has a character outside %s",
 					    shown, charset_desc[CS_UNIT]);
@@ -347,6 +342,7 @@ static int parse_units(const json_t *data, struct meter_event *ev, struct ev_err
 			u->quantity = qty;
 		}
 	}
+	qsort(ev->units, (size_t)ev->nunits, sizeof(ev->units[0]), unit_cmp);
 	return dump_object(units, "data.units", SIZE_MAX, &ev->units_json, err);
 }
 
@@ -447,9 +443,9 @@ static int parse_data(const json_t *data, struct meter_event *ev, struct ev_erro
 		       ev->endpoint, err) < 0 ||
 	    get_string(data, "method", "data.method", 0, EV_METHOD_MAX, CS_METHOD, ev->method,
 		       err) < 0 ||
-	    get_int(data, "status_code", "data.status_code", STATUS_MIN, STATUS_MAX,
+	    get_int(data, "status_code", "data.status_code", EV_STATUS_MIN, EV_STATUS_MAX,
 		    &ev->status_code, err) != 0 ||
-	    get_int(data, "latency_ms", "data.latency_ms", 0, LATENCY_MS_MAX, &ev->latency_ms,
+	    get_int(data, "latency_ms", "data.latency_ms", 0, EV_LATENCY_MS_MAX, &ev->latency_ms,
 		    err) != 0 ||
 	    get_string(data, "workflow_id", "data.workflow_id", 0, EV_ID_MAX, CS_ID,
 		       ev->workflow_id, err) < 0 ||
@@ -641,8 +637,8 @@ static int parse_time(const json_t *root, struct meter_event *ev, struct ev_erro
 	return 0;
 }
 
-static int check_window(const struct ev_limits *lim, const struct meter_event *ev,
-			struct ev_error *err)
+int ev_check_window(const struct ev_limits *lim, const struct meter_event *ev,
+		    struct ev_error *err)
 {
 	char t[32], bound[32];
 	if (!lim || lim->now_us == 0)
@@ -720,11 +716,33 @@ static int parse_event(const json_t *root, const struct ev_limits *lim, struct m
 	if (!has_tenant)
 		memcpy(ev->tenant_id, subject, sizeof(ev->tenant_id));
 
-	return check_window(lim, ev, err);
+	return ev_check_window(lim, ev, err);
+}
+
+void ev_init(struct meter_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->requests = 1;
+	ev->status_code = -1;
+	ev->latency_ms = -1;
 }
 
 int ev_parse(const void *buf, size_t len, const struct ev_limits *lim, struct meter_event *ev,
 	     struct ev_error *err)
+{
+	size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : EV_DEFAULT_MAX_BYTES;
+	if (buf && len > 0 && len <= max_bytes && ev_parse_fast(buf, len, lim, ev) == 0) {
+		if (err) {
+			err->reason = EV_OK;
+			err->detail[0] = '\0';
+		}
+		return 0;
+	}
+	return ev_parse_full(buf, len, lim, ev, err);
+}
+
+int ev_parse_full(const void *buf, size_t len, const struct ev_limits *lim,
+		  struct meter_event *ev, struct ev_error *err)
 {
 	struct ev_error scratch;
 	json_error_t jerr;
@@ -736,10 +754,7 @@ int ev_parse(const void *buf, size_t len, const struct ev_limits *lim, struct me
 		err = &scratch;
 	err->reason = EV_OK;
 	err->detail[0] = '\0';
-	memset(ev, 0, sizeof(*ev));
-	ev->requests = 1;
-	ev->status_code = -1;
-	ev->latency_ms = -1;
+	ev_init(ev);
 
 	if (len > max_bytes) {
 		fail(err, EV_TOO_LARGE, "event: %zu bytes, at most %zu", len, max_bytes);
@@ -770,4 +785,31 @@ out:
 	if (rc != 0)
 		ev_clear(ev);
 	return rc;
+}
+
+int ev_equal(const struct meter_event *a, const struct meter_event *b)
+{
+#define SAME_STR(f) (strcmp(a->f, b->f) == 0)
+#define SAME_OWNED(f) ((!a->f && !b->f) || (a->f && b->f && strcmp(a->f, b->f) == 0))
+	if (!SAME_STR(id) || !SAME_STR(source) || !SAME_STR(type) || !SAME_STR(tenant_id) ||
+	    !SAME_STR(user_id) || !SAME_STR(api_key_id) || !SAME_STR(provider) ||
+	    !SAME_STR(model) || !SAME_STR(operation) || !SAME_STR(endpoint) ||
+	    !SAME_STR(method) || !SAME_STR(workflow_id) || !SAME_STR(execution_id) ||
+	    !SAME_OWNED(units_json) || !SAME_OWNED(metadata_json))
+		return 0;
+	if (a->time_us != b->time_us || a->input_tokens != b->input_tokens ||
+	    a->output_tokens != b->output_tokens ||
+	    a->cached_input_tokens != b->cached_input_tokens ||
+	    a->reasoning_tokens != b->reasoning_tokens || a->requests != b->requests ||
+	    a->has_cost != b->has_cost || a->cost_pusd != b->cost_pusd ||
+	    a->status_code != b->status_code || a->latency_ms != b->latency_ms ||
+	    a->nunits != b->nunits)
+		return 0;
+	for (int i = 0; i < a->nunits; i++)
+		if (strcmp(a->units[i].name, b->units[i].name) != 0 ||
+		    a->units[i].quantity != b->units[i].quantity)
+			return 0;
+	return 1;
+#undef SAME_STR
+#undef SAME_OWNED
 }

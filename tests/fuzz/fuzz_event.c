@@ -6,10 +6,13 @@
  * cap and its owned JSON reparses; a rejection has a known reason, a
  * printable detail and a cleared event; the time window only ever adds
  * EV_TOO_LATE / EV_TIME_IN_FUTURE to an otherwise identical outcome; and a
- * parsed time formats and parses back to the same instant.
+ * parsed time formats and parses back to the same instant. It also compares
+ * the two paths inside ev_parse(): whatever the fast path accepts, the full
+ * (jansson) parser accepts with an equal event.
  * Built and run by tests/fuzz/run.sh (sources in fuzz_event.srcs).
  */
 #include "event.h"
+#include "event_int.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -110,6 +113,23 @@ static void check_rejected(int rc, const struct meter_event *ev, const struct ev
 		CHECK(err->detail[i] >= 0x20 && err->detail[i] < 0x7f);
 }
 
+/* The fast path agrees with the full parser on what it accepts. */
+static void check_paths_agree(const uint8_t *data, size_t size, const struct ev_limits *lim)
+{
+	struct meter_event fast, full;
+	struct ev_error err;
+	if (size == 0 || size > 65536)
+		return;
+	if (ev_parse_fast((const char *)data, size, lim, &fast) == 0) {
+		CHECK(ev_parse_full(data, size, lim, &full, &err) == 0);
+		CHECK(ev_equal(&fast, &full));
+		ev_clear(&full);
+	} else {
+		CHECK(is_zeroed(&fast));
+	}
+	ev_clear(&fast);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct ev_limits window = {
@@ -147,6 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		CHECK(err.reason == plain);
 	ev_clear(&ev);
+
+	check_paths_agree(data, size, NULL);
+	check_paths_agree(data, size, &window);
 
 	/* The time parser on its own, without a NUL terminator. */
 	if (ev_parse_rfc3339((const char *)data, size, &us) == 0)

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "event_int.h"
 
 /* Repeated characters for cap boundaries. */
 #define A16 "aaaaaaaaaaaaaaaa"
@@ -140,6 +141,38 @@ static int is_payload_reason(enum ev_reason r)
 }
 
 /* Check the outcome of one row; returns the number of problems (printed). */
+/* The fast path (event_fast.c) against the full parser on the same bytes:
+ * what the fast path accepts, the full parser accepts with an equal event;
+ * what it declines leaves the event cleared. Counts the rows it accepted. */
+static int fast_accepted;
+
+static int check_fast_path(const char *name, const char *buf, size_t len,
+			   const struct ev_limits *lim)
+{
+	struct meter_event fast, full;
+	struct ev_error err;
+	size_t cap = lim && lim->max_bytes ? lim->max_bytes : 65536;
+	int bad = 0;
+	if (len == 0 || len > cap)
+		return 0; /* ev_parse refuses these before either path */
+	int rc_fast = ev_parse_fast(buf, len, lim, &fast);
+	int rc_full = ev_parse_full(buf, len, lim, &full, &err);
+	if (rc_fast == 0) {
+		fast_accepted++;
+		if (rc_full != 0 || !ev_equal(&fast, &full)) {
+			print_error("%s: the fast path accepted what the full parser %s\n", name,
+				    rc_full ? "refuses" : "reads differently");
+			bad++;
+		}
+	} else if (!is_zeroed(&fast)) {
+		print_error("%s: the fast path declined without clearing the event\n", name);
+		bad++;
+	}
+	ev_clear(&fast);
+	ev_clear(&full);
+	return bad;
+}
+
 static int check_outcome(const char *name, const char *path, int rc, enum ev_reason want,
 			 const struct meter_event *ev, const struct ev_error *err)
 {
@@ -437,6 +470,7 @@ static void test_mutation_table(void **state)
 		char *json = build_event(c->path, c->raw, c->path2, c->raw2);
 		int rc = ev_parse(json, strlen(json), c->window ? &window_lim : NULL, &ev, &err);
 		bad += check_outcome(c->name, c->path ? c->path : "event", rc, c->want, &ev, &err);
+		bad += check_fast_path(c->name, json, strlen(json), c->window ? &window_lim : NULL);
 		ev_clear(&ev);
 		free(json);
 	}
@@ -532,6 +566,7 @@ static void test_raw_payload_table(void **state)
 		memcpy(buf, c->bytes, c->len);
 		int rc = ev_parse(buf, c->len, &lim, &ev, &err);
 		bad += check_outcome(c->name, c->path, rc, c->want, &ev, &err);
+		bad += check_fast_path(c->name, buf, c->len, &lim);
 		ev_clear(&ev);
 		free(buf);
 	}
@@ -1117,6 +1152,118 @@ static void test_calendar_agrees_with_gmtime_and_round_trips(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* ---- the fast path ------------------------------------------------------ */
+
+/* The shapes services send go through the fast path (event_fast.c), and it
+ * gives the full parser's event. */
+static void test_fast_path_takes_common_events(void **state)
+{
+	static const char *const events[] = {
+		MIN_EVENT,
+		" \r\n\t" MIN_EVENT "\n",
+		/* the shape of make bench's events */
+		"{\"specversion\":\"1.0\",\"id\":\"b-1\",\"source\":\"//bench/gw\","
+		"\"type\":\"com.example.llm.usage\",\"time\":\"2026-03-01T05:59:59.123456Z\","
+		"\"subject\":\"t00042\",\"data\":{\"tenant_id\":\"t00042\",\"user_id\":\"u-3\","
+		"\"api_key_id\":\"k-1\",\"provider\":\"openai\",\"model\":\"gpt-4o\","
+		"\"operation\":\"chat\",\"input_tokens\":1200,\"cache_read_input_tokens\":100,"
+		"\"output_tokens\":300,\"requests\":1,\"cost\":\"0.000420\",\"endpoint\":\"/v1/chat\","
+		"\"method\":\"POST\",\"status_code\":200,\"latency_ms\":843}}",
+		MIN_DATA(",\"units\":{\"video_seconds\":30,\"images\":2,\"a_1\":0}"),
+		MIN_DATA(",\"units\":{},\"cost\":3"),
+		MIN_DATA(",\"units\":null,\"cost\":null,\"metadata\":null,\"user_id\":null"),
+		MIN_DATA(",\"metadata\":{}"),
+		MIN_DATA(",\"metadata\":{\"z\":{\"b\":[2,{\"y\":1,\"x\":null}],\"a\":true},"
+			 "\"r\":[0.7,1e300,1E+5,-0.0,1.5e-7,123456789012345678.0,0.1e1,2.5e-300],"
+			 "\"s\":\"caf\xc3\xa9 \x7f\",\"i\":-42,\"\":0}"),
+		MIN_DATA(",\"requests\":0,\"input_tokens\":1000000000000,"
+			 "\"cache_read_input_tokens\":1000000000000"),
+		MIN_HEAD ",\"data\":{\"tenant_id\":\"acme\",\"operation\":\"chat\"}}",
+		MIN_HEAD ",\"subject\":\"acme\",\"data\":{\"tenant_id\":\"acme\",\"operation\":\"chat\"}}",
+		MIN_HEAD ",\"subject\":\"acme\",\"x\":{\"a\":[1,-2,3.5e-3,true,false,null,"
+			 "{\"b\":\"\xc3\xa9\"}],\"c\":-9223372036854775808,\"d\":[]},"
+			 "\"data\":{\"operation\":\"chat\",\"extra\":1e300,"
+			 "\"endpoint\":\"/v1/\xc3\xa9/\xe2\x9c\x93/\xf0\x9d\x84\x9e\"}}",
+	};
+	(void)state;
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		struct meter_event ev;
+		if (ev_parse_fast(events[i], strlen(events[i]), NULL, &ev) != 0) {
+			print_error("events[%zu]: declined by the fast path\n", i);
+			bad++;
+		}
+		ev_clear(&ev);
+		char name[32];
+		snprintf(name, sizeof(name), "events[%zu]", i);
+		bad += check_fast_path(name, events[i], strlen(events[i]), NULL);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* What the fast path does not handle, it leaves to the full parser, which
+ * gives the usual outcome. */
+static void test_fast_path_declines_to_the_full_parser(void **state)
+{
+	static const struct {
+		const char *bytes;
+		enum ev_reason want;
+		const char *path; /* the detail names it; NULL: "event" */
+	} cases[] = {
+		{MIN_DATA(",\"endpoint\":\"/v1\\/chat\""), EV_OK, NULL}, /* an escape */
+		{MIN_DATA(",\"metadata\":{\"a\":\"\\u00e9\"}"), EV_OK, NULL},
+		{MIN_DATA(",\"x\":-0"), EV_OK, NULL},
+		{MIN_DATA(",\"x\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]"), EV_OK, NULL},
+		{MIN_DATA(",\"x\":1e400"), EV_OUT_OF_RANGE, NULL},
+		{MIN_DATA(",\"x\":9223372036854775808"), EV_INTEGER_OVERFLOW, NULL},
+		{MIN_DATA(",\"x\":{\"a\":1,\"a\":2}"), EV_MALFORMED_JSON, NULL},
+		{MIN_DATA(",\"units\":{\"a\":1,\"a\":2}"), EV_MALFORMED_JSON, NULL},
+		{MIN_DATA(",\"endpoint\":\"\xc0\x80\""), EV_INVALID_UTF8, NULL},
+		{MIN_DATA(",\"endpoint\":\"\xed\xa0\x80\""), EV_INVALID_UTF8, NULL},
+		{MIN_DATA(",\"endpoint\":\"\xf4\x90\x80\x80\""), EV_INVALID_UTF8, NULL},
+		{MIN_DATA(",\"input_tokens\":1.0"), EV_WRONG_TYPE, "data.input_tokens"},
+		{MIN_DATA(",\"input_tokens\":-1"), EV_NEGATIVE_VALUE, "data.input_tokens"},
+		{MIN_DATA(",\"cost\":0.5"), EV_INVALID_COST, "data.cost"},
+		{MIN_EVENT " x", EV_MALFORMED_JSON, NULL},
+	};
+	(void)state;
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct meter_event ev;
+		struct ev_error err;
+		char name[32];
+		snprintf(name, sizeof(name), "cases[%zu]", i);
+		if (ev_parse_fast(cases[i].bytes, strlen(cases[i].bytes), NULL, &ev) != 1 ||
+		    !is_zeroed(&ev)) {
+			print_error("%s: not declined by the fast path\n", name);
+			bad++;
+		}
+		int rc = ev_parse(cases[i].bytes, strlen(cases[i].bytes), NULL, &ev, &err);
+		bad += check_outcome(name, cases[i].path, rc, cases[i].want, &ev, &err);
+		ev_clear(&ev);
+	}
+
+	/* More members in one object than it checks for duplicates. */
+	char many[2048] = MIN_HEAD ",\"subject\":\"acme\",\"data\":{\"operation\":\"chat\"";
+	for (int k = 0; k < 60; k++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), ",\"f%d\":%d", k, k);
+	strcat(many, "}}");
+	struct meter_event ev;
+	struct ev_error err;
+	assert_int_equal(ev_parse_fast(many, strlen(many), NULL, &ev), 1);
+	assert_int_equal(ev_parse(many, strlen(many), NULL, &ev, &err), 0);
+	ev_clear(&ev);
+	assert_int_equal(bad, 0);
+}
+
+/* The tables above ran every row through both paths; most valid rows must
+ * have been taken by the fast path, or it is dead code. */
+static void test_fast_path_took_table_rows(void **state)
+{
+	(void)state;
+	assert_true(fast_accepted >= 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1142,6 +1289,9 @@ int main(void)
 		cmocka_unit_test(test_rfc3339_stops_at_len),
 		cmocka_unit_test(test_format_time),
 		cmocka_unit_test(test_calendar_agrees_with_gmtime_and_round_trips),
+		cmocka_unit_test(test_fast_path_takes_common_events),
+		cmocka_unit_test(test_fast_path_declines_to_the_full_parser),
+		cmocka_unit_test(test_fast_path_took_table_rows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
