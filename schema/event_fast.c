@@ -183,21 +183,12 @@ static int num(struct rd *r, struct val *v)
 		v->t = V_REAL;
 		return 0;
 	}
-	/* Accumulate negatively so that INT64_MIN fits. */
-	int64_t x = 0;
-	for (const char *q = neg ? start + 1 : start; q < int_end; q++) {
-		int d = *q - '0';
-		if (x < (INT64_MIN + d) / 10)
-			return -1;
-		x = x * 10 - d;
-	}
-	if (!neg) {
-		if (x == INT64_MIN)
-			return -1;
-		x = -x;
-	} else if (x == 0) {
-		return -1; /* "-0": jansson makes it 0; rare enough to leave to it */
-	}
+	/* The grammar is checked above; num.c's helper does the range. "-0"
+	 * is left to jansson, which makes it 0. */
+	int64_t x;
+	if (num_parse_i64n(start, (size_t)(int_end - start), INT64_MIN, INT64_MAX, &x) != 0 ||
+	    (neg && x == 0))
+		return -1;
 	v->t = V_INT;
 	v->i = x;
 	return 0;
@@ -213,20 +204,47 @@ static int literal(struct rd *r, const char *lit, enum vtype t, struct val *v)
 	return 0;
 }
 
+/* At an opening bracket: -1 past MAX_DEPTH, 1 for an empty object or array
+ * (consumed with its closing bracket), else 0 with r->p at the first item. */
+static int open_bracket(struct rd *r, int depth, char close)
+{
+	if (depth > MAX_DEPTH)
+		return -1;
+	r->p++;
+	ws(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After a member or element: 0 at a ',' (consumed, with the blanks after
+ * it), 1 at the closing bracket (consumed), -1 otherwise. */
+static int next_or_close(struct rd *r, char close)
+{
+	ws(r);
+	if (r->p >= r->end)
+		return -1;
+	if (*r->p == close) {
+		r->p++;
+		return 1;
+	}
+	if (*r->p != ',')
+		return -1;
+	r->p++;
+	ws(r);
+	return 0;
+}
+
 /* The members of the object at r->p ('{'), each value consumed by fn.
  * Duplicate keys are refused, like JSON_REJECT_DUPLICATES. */
 static int members(struct rd *r, int depth, member_fn fn, void *ctx)
 {
 	struct span keys[MAX_KEYS];
-	int nk = 0;
-	if (depth > MAX_DEPTH)
-		return -1;
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == '}') {
-		r->p++;
-		return 0;
-	}
+	int nk = 0, open = open_bracket(r, depth, '}');
+	if (open != 0)
+		return open < 0 ? -1 : 0;
 	for (;;) {
 		struct span k;
 		if (r->p >= r->end || *r->p != '"' || str(r, &k) != 0 || nk == MAX_KEYS)
@@ -242,17 +260,9 @@ static int members(struct rd *r, int depth, member_fn fn, void *ctx)
 		ws(r);
 		if (r->p >= r->end || fn(ctx, k, r, depth) != 0)
 			return -1;
-		ws(r);
-		if (r->p >= r->end)
-			return -1;
-		if (*r->p == '}') {
-			r->p++;
-			return 0;
-		}
-		if (*r->p != ',')
-			return -1;
-		r->p++;
-		ws(r);
+		int next = next_or_close(r, '}');
+		if (next != 0)
+			return next < 0 ? -1 : 0;
 	}
 }
 
@@ -266,29 +276,16 @@ static int skip_member(void *ctx, struct span key, struct rd *r, int depth)
 
 static int elements(struct rd *r, int depth)
 {
-	if (depth > MAX_DEPTH)
-		return -1;
-	r->p++;
-	ws(r);
-	if (r->p < r->end && *r->p == ']') {
-		r->p++;
-		return 0;
-	}
+	int open = open_bracket(r, depth, ']');
+	if (open != 0)
+		return open < 0 ? -1 : 0;
 	for (;;) {
 		struct val v;
 		if (value(r, depth, &v) != 0)
 			return -1;
-		ws(r);
-		if (r->p >= r->end)
-			return -1;
-		if (*r->p == ']') {
-			r->p++;
-			return 0;
-		}
-		if (*r->p != ',')
-			return -1;
-		r->p++;
-		ws(r);
+		int next = next_or_close(r, ']');
+		if (next != 0)
+			return next < 0 ? -1 : 0;
 	}
 }
 
@@ -388,10 +385,8 @@ static int emit_object(struct rd *r, struct out *o)
 {
 	struct member m[MAX_KEYS];
 	struct val v;
-	int n = 0;
-	r->p++;
-	ws(r);
-	while (*r->p != '}') {
+	int n = 0, at = open_bracket(r, 0, '}');
+	while (at == 0) {
 		if (n == MAX_KEYS || str(r, &m[n].key) != 0)
 			return -1;
 		ws(r);
@@ -400,13 +395,10 @@ static int emit_object(struct rd *r, struct out *o)
 		m[n++].val = r->p;
 		if (value(r, 0, &v) != 0)
 			return -1;
-		ws(r);
-		if (*r->p == ',') {
-			r->p++;
-			ws(r);
-		}
+		at = next_or_close(r, '}');
 	}
-	r->p++;
+	if (at < 0)
+		return -1;
 	qsort(m, (size_t)n, sizeof(m[0]), member_cmp);
 	if (put(o, "{", 1) != 0)
 		return -1;
@@ -426,21 +418,15 @@ static int emit(struct rd *r, struct out *o)
 	if (*r->p == '{')
 		return emit_object(r, o);
 	if (*r->p == '[') {
-		r->p++;
-		ws(r);
+		int at = open_bracket(r, 0, ']');
 		if (put(o, "[", 1) != 0)
 			return -1;
-		for (int i = 0; *r->p != ']'; i++) {
+		for (int i = 0; at == 0; i++) {
 			if ((i && put(o, ",", 1) != 0) || emit(r, o) != 0)
 				return -1;
-			ws(r);
-			if (*r->p == ',') {
-				r->p++;
-				ws(r);
-			}
+			at = next_or_close(r, ']');
 		}
-		r->p++;
-		return put(o, "]", 1);
+		return at < 0 ? -1 : put(o, "]", 1);
 	}
 	if (value(r, 0, &v) != 0)
 		return -1;
