@@ -123,7 +123,7 @@ GEN_OPTS=(--seed "$SEED" --events "$EVENTS" --tenants "$TENANTS" --partitions "$
 # The oracle's view of every message (valid with these fields, or bad for
 # this reason) must be the worker's parser's, or the judge would be wrong.
 "$CHAOS_GEN" selfcheck "${GEN_OPTS[@]}" >"$T_DIR/selfcheck.log" 2>&1 ||
-	{ cat "$T_DIR/selfcheck.log"; die "chaos_gen selfcheck: the parser (schema/event.c) disagrees with the oracle"; }
+	{ cat "$T_DIR/selfcheck.log"; die "chaos_gen selfcheck: the event parser (schema/event.c, event_fast.c) disagrees with the oracle"; }
 fig() { awk -F'\t' -v k="$1" '$1 == k {print $2}' "$ORACLE/figures.tsv"; }
 ANCHOR_S=$(fig anchor_s)
 say "oracle: anchor $(fig anchor), $(fig valid) valid, $(fig duplicates) duplicates ($(fig cross_partition_duplicates) to another partition), $(fig bad) bad; expects $(fig flags_expected) crossings and $(fig notifications_expected) notifications"
