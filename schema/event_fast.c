@@ -110,12 +110,8 @@ static int str(struct rd *r, struct span *out)
 		unsigned c = *p;
 		if (c == '"')
 			break;
-		if (c < 0x20 || c == '\\')
+		if (c < 0x80) /* a control character or a backslash */
 			return -1;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
 		int n = utf8_seq(p, end);
 		if (n < 0)
 			return -1;
