@@ -4,8 +4,9 @@
 # On one machine, against a durable throwaway PostgreSQL (fsync and
 # synchronous_commit on) and the mock Kafka cluster (dev/env.sh):
 #   1. meterd catch-up: drain a pre-filled backlog of CATCHUP_EVENTS events
-#      (REPS runs, median reported), with worker CPU per 1,000 events and
-#      peak RSS;
+#      (REPS runs, median reported), with CPU per 1,000 events of the
+#      worker and of the whole PostgreSQL server (postmaster, backends,
+#      background and exited processes), and peak RSS;
 #   2. meterd live: the generator produces LIVE_EVENTS as fast as it can while
 #      meterd consumes (same machine);
 #   3. latency at half of the catch-up rate (or LATENCY_RATE events/s) for
@@ -74,7 +75,7 @@ topic() {
 }
 
 start_meterd() { # URL TOPIC
-	METER_DATABASE_URL=$1 METER_TOPIC_EVENTS=$2 METER_GROUP_ID=$2 \
+	env METER_DATABASE_URL="$1" METER_TOPIC_EVENTS="$2" METER_GROUP_ID="$2" \
 		${BATCH_MAX:+METER_BATCH_MAX=$BATCH_MAX} \
 		"$ROOT/$B/meterd" >"$WORK/$2.log" 2>&1 &
 	MPID=$!
@@ -105,8 +106,22 @@ json_field() { # JSON NAME
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# CPU ticks of the whole PostgreSQL server so far: the postmaster, its live
+# processes, and (cutime, cstime) the processes that have exited.
+pg_ticks() {
+	local pm t=0 f
+	pm=$(head -1 "$DIR/pg/postmaster.pid")
+	read -r -a f <"/proc/$pm/stat"
+	t=$((f[13] + f[14] + f[15] + f[16]))
+	for c in $(pgrep -P "$pm"); do
+		read -r -a f <"/proc/$c/stat" 2>/dev/null || continue
+		t=$((t + f[13] + f[14]))
+	done
+	echo "$t"
+}
+
 # 1. catch-up
-rates=() cpus=() rsss=()
+rates=() cpus=() pgcpus=() rsss=()
 lost=0
 for rep in $(seq 1 "$REPS"); do
 	N=$((N + 1)); name=bench_c$N
@@ -115,9 +130,11 @@ for rep in $(seq 1 "$REPS"); do
 	out=$("$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" --events "$CATCHUP_EVENTS" \
 		--tenants "$TENANTS" --seed "$rep" --id-prefix "$name")
 	total=$(json_field "$out" sent)
+	pg0=$(pg_ticks)
 	start_meterd "$url" "$name"
 	wait_offsets "$url" "$total"
 	read -r _ _ _ _ _ _ _ _ _ _ _ _ _ ut st _ <"/proc/$MPID/stat"
+	pg1=$(pg_ticks)
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
 	stop_meterd
 	r=$(rate_of "$url")
@@ -130,12 +147,14 @@ for rep in $(seq 1 "$REPS"); do
 		lost=$((lost + valid - counted))
 	fi
 	cpu=$(awk -v t=$((ut + st)) -v hz="$(getconf CLK_TCK)" -v n="$counted" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}')
-	say "catch-up $rep: $counted counted at $r events/s; CPU ${cpu} ms per 1,000 events; peak RSS $((hwm / 1024)) MB"
-	rates+=("$r") cpus+=("$cpu") rsss+=("$((hwm / 1024))")
+	pgcpu=$(awk -v t=$((pg1 - pg0)) -v hz="$(getconf CLK_TCK)" -v n="$counted" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}')
+	say "catch-up $rep: $counted counted at $r events/s; CPU per 1,000 events: meterd ${cpu} ms, PostgreSQL ${pgcpu} ms; peak RSS $((hwm / 1024)) MB"
+	rates+=("$r") cpus+=("$cpu") pgcpus+=("$pgcpu") rsss+=("$((hwm / 1024))")
 	psql -XAtq -c "DROP DATABASE $name"
 done
 catchup=$(printf '%s\n' "${rates[@]}" | median)
 cpu=$(printf '%s\n' "${cpus[@]}" | median)
+pgcpu=$(printf '%s\n' "${pgcpus[@]}" | median)
 rss=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
 
 # 2. live, as fast as the generator goes
@@ -231,8 +250,8 @@ naive design      $naive events/s (one round trip per event)
 ratio             $ratio x
 produce->commit   p50 $c50 ms, p99 $c99 ms at $half events/s
 crossing->flag    p50 $f50 ms, p99 $f99 ms
-worker CPU        $cpu ms per 1,000 events (catch-up)
+worker CPU        $cpu ms per 1,000 events (catch-up); PostgreSQL $pgcpu ms
 peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> ${rss_last} MB after ${LATENCY_SECONDS} s
 machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 EOF
-echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost}"
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost}"
