@@ -214,6 +214,11 @@ int rol_add(struct rol *r, const struct rol_event *e)
 			if (!s)
 				return -1;
 			add_sums(s, e, 0);
+			/* Breakdowns by day only: a month's is the sum of its days
+			 * (meter_breakdown() in sql/R_breakdown.sql), which halves
+			 * the breakdown rows a batch upserts. */
+			if (p != 0)
+				continue;
 
 			k = r->key + base;
 			k = put(k, "\toperation\t");

@@ -40,8 +40,9 @@ void rol_destroy(struct rol *r);
 void rol_reset(struct rol *r);
 
 /* Add one event to the tenant, user and key rows of its day and month, and
- * to their breakdowns (operation for every subject; model and units for the
- * tenant). 0, or -1 when out of memory. */
+ * to the breakdowns of its day (operation for every subject; model and units
+ * for the tenant; a month's breakdown is the sum of its days). 0, or -1 when
+ * out of memory. */
 int rol_add(struct rol *r, const struct rol_event *e);
 
 size_t rol_rows(const struct rol *r);

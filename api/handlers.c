@@ -263,18 +263,16 @@ static void get_history(struct api *a, const struct api_req *q, struct httpd_res
 static void get_breakdown(struct api *a, const struct api_req *q, struct httpd_response *resp)
 {
 	const char *params[2] = {q->tenant, q->date[0] ? q->date : NULL};
-	/* rollup_breakdown of the tenant for the month: dim 'operation', 'model'
-	 * (name = provider/model; providers have no '/'), 'unit'. Largest cost
-	 * first. */
+	/* The tenant's breakdown for the month (meter_breakdown: the sum of its
+	 * days): dim 'operation', 'model' (name = provider/model; providers have
+	 * no '/'), 'unit'. Largest cost first. */
 	PGresult *r = query(
 		a, resp,
 		"WITH t AS (SELECT id, tz FROM tenants WHERE id = $1),"
 		" m AS (SELECT coalesce($2::date,"
 		"         date_trunc('month', meter_now() AT TIME ZONE t.tz)::date) AS start, t.tz"
 		"        FROM t),"
-		" b AS (SELECT rb.* FROM rollup_breakdown rb, m WHERE rb.tenant_id = $1"
-		"        AND rb.subject_type = 'tenant' AND rb.subject_id = ''"
-		"        AND rb.period = 'month' AND rb.period_start = m.start)"
+		" b AS (SELECT x.* FROM m, meter_breakdown($1, 'tenant', '', 'month', m.start) x)"
 		" SELECT jsonb_build_object("
 		"   'tenant', $1::text, 'subject', 'tenant/' || $1::text, 'timezone', m.tz,"
 		"   'month', to_char(m.start, 'YYYY-MM'), 'period_start', m.start,"

@@ -98,10 +98,7 @@ RETURNS numeric LANGUAGE sql STABLE AS $$
               WHERE r.tenant_id = p_tenant AND r.subject_type = p_type AND r.subject_id = p_id
                 AND r.period = p_period AND r.period_start = p_start)
         ELSE
-            (SELECT b.requests::numeric FROM rollup_breakdown b
-              WHERE b.tenant_id = p_tenant AND b.subject_type = p_type AND b.subject_id = p_id
-                AND b.period = p_period AND b.period_start = p_start
-                AND b.dim = 'operation' AND b.name = substr(p_metric, 4))
+            meter_op_requests(p_tenant, p_type, p_id, p_period, p_start, substr(p_metric, 4))
         END, 0)
 $$;
 
@@ -224,12 +221,9 @@ BEGIN
                AND r.period_start = l.period_start
              LIMIT 1) r ON true
       LEFT JOIN LATERAL (
-            SELECT b.requests FROM rollup_breakdown b
-             WHERE l.metric LIKE 'op:%' AND b.tenant_id = s.tenant_id
-               AND b.subject_type = s.subject_type AND b.subject_id = s.subject_id
-               AND b.period = l.period AND b.period_start = l.period_start
-               AND b.dim = 'operation' AND b.name = substr(l.metric, 4)
-             LIMIT 1) b ON true
+            SELECT meter_op_requests(s.tenant_id, s.subject_type, s.subject_id, l.period,
+                                     l.period_start, substr(l.metric, 4)) AS requests
+             WHERE l.metric LIKE 'op:%') b ON true
       LEFT JOIN LATERAL (
             SELECT u.requests, u.tokens, u.cost_pusd, u.operations FROM usage_resets u
              WHERE u.tenant_id = s.tenant_id AND u.subject_type = s.subject_type

@@ -94,15 +94,12 @@ LANGUAGE sql STABLE AS $$
                         coalesce(meter_metric_amount(e.metric, r.requests,
                                                      r.input_tokens + r.output_tokens,
                                                      r.cost_pusd,
-                                                     (SELECT b.requests FROM rollup_breakdown b
-                                                       WHERE e.metric LIKE 'op:%'
-                                                         AND b.tenant_id = r.tenant_id
-                                                         AND b.subject_type = r.subject_type
-                                                         AND b.subject_id = r.subject_id
-                                                         AND b.period = r.period
-                                                         AND b.period_start = r.period_start
-                                                         AND b.dim = 'operation'
-                                                         AND b.name = substr(e.metric, 4))), 0)
+                                                     CASE WHEN e.metric LIKE 'op:%' THEN
+                                                         meter_op_requests(
+                                                             r.tenant_id, r.subject_type,
+                                                             r.subject_id, r.period,
+                                                             r.period_start,
+                                                             substr(e.metric, 4)) END), 0)
                         - coalesce((SELECT meter_metric_amount(e.metric, rs.requests, rs.tokens,
                                                                rs.cost_pusd,
                                                                (rs.operations ->> substr(e.metric, 4))::bigint)

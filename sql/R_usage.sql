@@ -75,9 +75,7 @@ BEGIN
            coalesce(jsonb_object_agg(name, quantity ORDER BY name)
                         FILTER (WHERE dim = 'unit'), '{}')
       INTO v_ops, v_models, v_units
-      FROM rollup_breakdown
-     WHERE tenant_id = p_tenant AND subject_type = p_subject_type
-       AND subject_id = p_subject_id AND period = p_period AND period_start = v_start;
+      FROM meter_breakdown(p_tenant, p_subject_type, p_subject_id, p_period, v_start);
 
     -- Limits of this period (and, in a day view, the rolling 30-day window
     -- ending that day), with usage as it counts against them (after resets).

@@ -143,8 +143,10 @@ EOF
 )"
 check_eq "breakdown: providers by cost (requests, tokens, cost USD)" \
 	"$(sql "SELECT string_agg(p, '; ' ORDER BY c DESC, p) FROM (SELECT split_part(name, '/', 1) || ' ' || sum(requests) || ' ' || sum(input_tokens + output_tokens) || ' ' || meter_pusd_to_usd(sum(cost_pusd)) AS p, sum(cost_pusd) c
-	        FROM rollup_breakdown WHERE tenant_id = 'api-a' AND subject_type = 'tenant' AND period = 'month'
-	          AND period_start = date_trunc('month', '$TODAY'::date) AND dim = 'model' GROUP BY split_part(name, '/', 1)) x")" \
+	        FROM rollup_breakdown WHERE tenant_id = 'api-a' AND subject_type = 'tenant' AND period = 'day'
+	          AND period_start >= date_trunc('month', '$TODAY'::date)
+	          AND period_start < date_trunc('month', '$TODAY'::date) + interval '1 month'
+	          AND dim = 'model' GROUP BY split_part(name, '/', 1)) x")" \
 	"$(body_json '"; ".join("%s %d %d %s" % (p["provider"], p["requests"], p["total_tokens"], p["cost_usd"]) for p in d["providers"])')"
 check_eq "breakdown: models sorted by cost, largest first" "True" \
 	"$(body_json 'all(int(a["cost_pusd"]) >= int(b["cost_pusd"]) for a, b in zip(d["models"], d["models"][1:]))')"

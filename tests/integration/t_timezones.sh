@@ -52,8 +52,15 @@ check_eq "events keep the UTC instant (z1, z2)" "2024-06-15 02:59:59.999; 2024-0
 check_eq "event beyond the lateness bound" "too_late" \
 	"$(sql "SELECT string_agg(reason, ' ') FROM rejected_events")"
 check_eq "ba breakdown by operation, month 2024-02 (events)" "chat 1" \
-	"$(sql "SELECT name || ' ' || events FROM rollup_breakdown WHERE tenant_id = 'ba' AND subject_type = 'tenant'
-	          AND period = 'month' AND period_start = '2024-02-01' AND dim = 'operation'")"
+	"$(sql "SELECT name || ' ' || events FROM meter_breakdown('ba', 'tenant', '', 'month', '2024-02-01')
+	          WHERE dim = 'operation'")"
+check_eq "ba breakdown by operation, month 2024-06 (input tokens)" "chat 11" \
+	"$(sql "SELECT name || ' ' || input_tokens FROM meter_breakdown('ba', 'user', 'u-1', 'month', '2024-06-01')
+	          WHERE dim = 'operation'")"
+check_eq "ba breakdown rows are by local day only" \
+	"day 2024-02-29 100; day 2024-03-01 1000; day 2024-06-14 1; day 2024-06-15 10" \
+	"$(sql "SELECT string_agg(period || ' ' || period_start || ' ' || input_tokens, '; ' ORDER BY period_start)
+	          FROM rollup_breakdown WHERE tenant_id = 'ba' AND subject_type = 'tenant' AND dim = 'operation'")"
 meterd_stop a
 check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
 test_done

@@ -257,8 +257,12 @@ static void test_rollup_sums_rows_per_subject_and_period(void **state)
 			    "acme\tuser\tu2\tmonth\t2026-11-01\t1\t1\t0\t0\t0\t0\t7|");
 	free(rows);
 	rows = sorted_rows(r, 1);
-	/* model and unit rows for the tenant only */
-	assert_non_null(strstr(rows, "acme\ttenant\t\tmonth\t2026-11-01\tmodel\topenai/gpt-4o\t2\t"));
+	/* model and unit rows for the tenant only, and by day only */
+	assert_non_null(strstr(rows, "acme\ttenant\t\tday\t2026-11-23\tmodel\topenai/gpt-4o\t2\t"));
+	assert_null(strstr(rows, "\tmonth\t"));
+	/* tenant: chat and gpt-4o on the 23rd, image_generation, dall-e-3 and
+	 * images on the 24th; u1, u2 and k1 one operation each */
+	assert_int_equal(rol_breakdown_rows(r), 8);
 	assert_non_null(strstr(rows, "acme\ttenant\t\tday\t2026-11-24\tunit\timages\t1\t1\t0\t0\t0\t0\t7\t2|"));
 	assert_non_null(strstr(rows, "acme\tuser\tu1\tday\t2026-11-23\toperation\tchat\t2\t"));
 	assert_null(strstr(rows, "acme\tuser\tu2\tday\t2026-11-24\tunit"));
