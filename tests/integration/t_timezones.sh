@@ -57,6 +57,10 @@ check_eq "ba breakdown by operation, month 2024-02 (events)" "chat 1" \
 check_eq "ba breakdown by operation, month 2024-06 (input tokens)" "chat 11" \
 	"$(sql "SELECT name || ' ' || input_tokens FROM meter_breakdown('ba', 'user', 'u-1', 'month', '2024-06-01')
 	          WHERE dim = 'operation'")"
+check_eq "ba chat requests (op: limits): June 2024, June 14, June 16" "2 1 none" \
+	"$(sql "SELECT meter_op_requests('ba', 'key', 'k-1', 'month', '2024-06-01', 'chat') || ' '
+	          || meter_op_requests('ba', 'key', 'k-1', 'day', '2024-06-14', 'chat') || ' '
+	          || coalesce(meter_op_requests('ba', 'key', 'k-1', 'day', '2024-06-16', 'chat')::text, 'none')")"
 check_eq "ba breakdown rows are by local day only" \
 	"day 2024-02-29 100; day 2024-03-01 1000; day 2024-06-14 1; day 2024-06-15 10" \
 	"$(sql "SELECT string_agg(period || ' ' || period_start || ' ' || input_tokens, '; ' ORDER BY period_start)
