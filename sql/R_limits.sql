@@ -192,7 +192,14 @@ BEGIN
                 ELSE greatest(
                     coalesce(meter_metric_amount(l.metric, r.requests,
                                                  r.input_tokens + r.output_tokens, r.cost_pusd,
-                                                 b.requests), 0)
+                                                 -- Only op: limits read breakdowns. (As a
+                                                 -- LATERAL ... WHERE, the call ran for every
+                                                 -- limit: 60 % of this statement's time.)
+                                                 CASE WHEN l.metric LIKE 'op:%' THEN
+                                                     meter_op_requests(s.tenant_id,
+                                                         s.subject_type, s.subject_id, l.period,
+                                                         l.period_start, substr(l.metric, 4))
+                                                 END), 0)
                     - coalesce(meter_metric_amount(l.metric, rs.requests, rs.tokens,
                                                    rs.cost_pusd,
                                                    (rs.operations ->> substr(l.metric, 4))::bigint),
@@ -220,10 +227,6 @@ BEGIN
                AND r.subject_id = s.subject_id AND r.period = l.period
                AND r.period_start = l.period_start
              LIMIT 1) r ON true
-      LEFT JOIN LATERAL (
-            SELECT meter_op_requests(s.tenant_id, s.subject_type, s.subject_id, l.period,
-                                     l.period_start, substr(l.metric, 4)) AS requests
-             WHERE l.metric LIKE 'op:%') b ON true
       LEFT JOIN LATERAL (
             SELECT u.requests, u.tokens, u.cost_pusd, u.operations FROM usage_resets u
              WHERE u.tenant_id = s.tenant_id AND u.subject_type = s.subject_type
