@@ -14,6 +14,8 @@ meterd_start a
 wait_schema
 add_tenant acme Asia/Kathmandu
 ctl tenant set acme --plan pro >/dev/null || die "tenant set --plan failed"
+# Every acme user: 15 requests a day (each of the 3 users makes 20).
+ctl limit set acme requests day 15 --users >/dev/null || die "limit set --users failed"
 
 NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 {
@@ -84,6 +86,18 @@ rec=$(kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_ROLLUPS" -o beginning -
 check_eq "acme's month record: the pro plan's monthly requests limit, used, remaining" \
 	"100000 60 99940" \
 	"$("$PY" -c 'import json,sys; l=json.loads(sys.argv[1])["limits"]["requests"]; print(l["limit"], l["used"], l["remaining"])' "$rec")"
+# limits: a subject's limits in the record's period; {} where none apply.
+lim_of() { # KEY: limit used remaining of "requests", or {} when there are no limits
+	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_ROLLUPS" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null |
+		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
+		"$PY" -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(" ".join([l["requests"][f] for f in ("limit", "used", "remaining")]) if l else "{}")'
+}
+day=$(TZ=Asia/Kathmandu date +%Y-%m-%d)
+check_eq "user u-0's day record: the users' override" "15 20 0" "$(lim_of "user/acme/u-0/day/$day")"
+check_eq "user u-0's month record: no monthly user limit" "{}" \
+	"$(lim_of "user/acme/u-0/month/${day%-*}")"
+check_eq "key k-0's day record: keys have no limits" "{}" "$(lim_of "key/acme/k-0/day/$day")"
+check_eq "beta's user: no override" "{}" "$(lim_of "user/beta/v-1/day/$(date -u +%Y-%m-%d)")"
 check_eq "acme's month record: price version, zone" "true Asia/Kathmandu" \
 	"$("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(str(r["price_version"] > 0).lower(), r["tz"])' "$rec")"
 
