@@ -92,12 +92,12 @@ lim_of() { # KEY: limit used remaining of "requests", or {} when there are no li
 		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
 		"$PY" -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(" ".join([l["requests"][f] for f in ("limit", "used", "remaining")]) if l else "{}")'
 }
-day=$(TZ=Asia/Kathmandu date +%Y-%m-%d)
+day=$(TZ=Asia/Kathmandu date -d "$NOW" +%Y-%m-%d) # the events' local day
 check_eq "user u-0's day record: the users' override" "15 20 0" "$(lim_of "user/acme/u-0/day/$day")"
 check_eq "user u-0's month record: no monthly user limit" "{}" \
 	"$(lim_of "user/acme/u-0/month/${day%-*}")"
 check_eq "key k-0's day record: keys have no limits" "{}" "$(lim_of "key/acme/k-0/day/$day")"
-check_eq "beta's user: no override" "{}" "$(lim_of "user/beta/v-1/day/$(date -u +%Y-%m-%d)")"
+check_eq "beta's user: no override" "{}" "$(lim_of "user/beta/v-1/day/$(date -u -d "$NOW" +%Y-%m-%d)")"
 check_eq "acme's month record: price version, zone" "true Asia/Kathmandu" \
 	"$("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(str(r["price_version"] > 0).lower(), r["tz"])' "$rec")"
 
