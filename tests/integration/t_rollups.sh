@@ -81,18 +81,19 @@ PY
 compare || die "usage.rollups does not match the database"
 check_eq "rollup rows (acme: tenant + 3 users + 2 keys; beta: tenant + 1 user; day and month)" 16 \
 	"$(sql "SELECT count(*) FROM rollups")"
-rec=$(kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_ROLLUPS" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null |
-	awk -F'\t' -v k="tenant/acme/month/$(TZ=Asia/Kathmandu date +%Y-%m)" '$1 == k {v = $2} END {print v}')
-check_eq "acme's month record: the pro plan's monthly requests limit, used, remaining" \
-	"100000 60 99940" \
-	"$("$PY" -c 'import json,sys; l=json.loads(sys.argv[1])["limits"]["requests"]; print(l["limit"], l["used"], l["remaining"])' "$rec")"
+last_record() { # KEY: the last record of that key on the topic
+	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_ROLLUPS" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null |
+		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}'
+}
 # limits: a subject's limits in the record's period; {} where none apply.
 lim_of() { # KEY: limit used remaining of "requests", or {} when there are no limits
-	kcat -b "$METER_KAFKA_BROKERS" -C -t "$METER_TOPIC_ROLLUPS" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null |
-		awk -F'\t' -v k="$1" '$1 == k {v = $2} END {print v}' |
+	last_record "$1" |
 		"$PY" -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(" ".join([l["requests"][f] for f in ("limit", "used", "remaining")]) if l else "{}")'
 }
 day=$(TZ=Asia/Kathmandu date -d "$NOW" +%Y-%m-%d) # the events' local day
+rec=$(last_record "tenant/acme/month/${day%-*}")
+check_eq "acme's month record: the pro plan's monthly requests limit, used, remaining" \
+	"100000 60 99940" "$(lim_of "tenant/acme/month/${day%-*}")"
 check_eq "user u-0's day record: the users' override" "15 20 0" "$(lim_of "user/acme/u-0/day/$day")"
 check_eq "user u-0's month record: no monthly user limit" "{}" \
 	"$(lim_of "user/acme/u-0/month/${day%-*}")"
