@@ -35,6 +35,7 @@
 #include "num.h"
 
 #define RING 4096
+#define RATE_SLICE_US 1000 /* --rate: the shortest sleep between sends */
 
 struct opts {
 	const char *brokers, *topic, *flag_topic, *id_prefix;
@@ -345,9 +346,12 @@ int main(int argc, char **argv)
 	char buf[1024], tenant[32];
 	for (int64_t i = 0; i < o.events; i++) {
 		if (o.rate) {
+			/* Sleep only when a slice ahead, then send what is due within
+			 * it: a sleep per event cost 84 % of a core at 6,400 events/s
+			 * (mostly system time), CPU the latency phase took from meterd. */
 			int64_t due = t0 + i * 1000000 / o.rate;
 			int64_t now = now_us();
-			if (due > now) {
+			if (due - now >= RATE_SLICE_US) {
 				rd_kafka_poll(rk, 0);
 				usleep((useconds_t)(due - now));
 			}
