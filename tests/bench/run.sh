@@ -31,11 +31,11 @@ LATENCY_SECONDS=${LATENCY_SECONDS:-30}
 NAIVE_EVENTS=${NAIVE_EVENTS:-100000}
 TENANTS=${TENANTS:-10000}
 PARTS=${PARTS:-128} # the mock broker keeps ~5 MB per partition
-# The latency phase's topic: usage.events' partitions as deployed
-# (kafka-init in docker-compose.yml). Its load is consumed as it comes, so the mock's ~5 MB
-# per partition is not a limit there, while each partition costs the
-# generator and the broker CPU on this machine: at 6,400 events/s they used
-# a whole core on 128 partitions, a quarter of one on 8.
+# The latency phase's topic: usage.events' partitions as deployed (kafka-init
+# in docker-compose.yml). Its load is consumed as it comes, so the mock's
+# ~5 MB per partition is not a limit there, while each partition costs the
+# generator and the broker CPU on this machine: at 6,400 events/s, alone,
+# they used a whole core on 128 partitions, a quarter of one on 8.
 LATENCY_PARTS=${LATENCY_PARTS:-8}
 PROBES=${PROBES:-100}
 B=${B:-build}
