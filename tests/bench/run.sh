@@ -110,6 +110,22 @@ json_field() { # JSON NAME
 	sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"
 }
 
+# missing PHASE COUNTED GENERATOR_JSON: how many of the unique valid events
+# the generator sent are not among the COUNTED ones (said when any): the
+# mock broker keeps ~5 MB per partition and drops what meterd has not read.
+missing() {
+	local valid
+	valid=$(json_field "$3" valid)
+	((valid == $2)) || say "$1: $2 counted but $valid unique valid events were sent:" \
+		"$((valid - $2)) missing (did meterd fall ~5 MB per partition behind the broker?)"
+	echo $((valid - $2))
+}
+
+# per_1000 TICKS EVENTS: CPU milliseconds per 1,000 events.
+per_1000() {
+	awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}'
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # CPU ticks of the whole PostgreSQL server so far: the postmaster, its live
@@ -145,15 +161,9 @@ for rep in $(seq 1 "$REPS"); do
 	stop_meterd
 	r=$(rate_of "$url")
 	counted=$(psql -XAtq "$url" -c "SELECT count(*) FROM events")
-	# Exactly the generator's unique valid events, or the broker lost some.
-	valid=$(json_field "$out" valid)
-	if [[ $counted -ne $valid ]]; then
-		say "catch-up $rep: $counted counted but $valid unique valid events were sent:" \
-			"$((valid - counted)) missing (does the mock broker evict? it keeps ~5 MB per partition)"
-		lost=$((lost + valid - counted))
-	fi
-	cpu=$(awk -v t=$((ut + st)) -v hz="$(getconf CLK_TCK)" -v n="$counted" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}')
-	pgcpu=$(awk -v t=$((pg1 - pg0)) -v hz="$(getconf CLK_TCK)" -v n="$counted" 'BEGIN {printf "%.1f", t * 1000 / hz / n * 1000}')
+	lost=$((lost + $(missing "catch-up $rep" "$counted" "$out")))
+	cpu=$(per_1000 $((ut + st)) "$counted")
+	pgcpu=$(per_1000 $((pg1 - pg0)) "$counted")
 	say "catch-up $rep: $counted counted at $r events/s; CPU per 1,000 events: meterd ${cpu} ms, PostgreSQL ${pgcpu} ms; peak RSS $((hwm / 1024)) MB"
 	rates+=("$r") cpus+=("$cpu") pgcpus+=("$pgcpu") rsss+=("$((hwm / 1024))")
 	psql -XAtq -c "DROP DATABASE $name"
@@ -201,13 +211,7 @@ wait "$GPID"
 out=$(cat "$WORK/latency.json")
 wait_offsets "$url" "$(json_field "$out" sent)"
 stop_meterd
-counted=$(psql -XAtq "$url" -c "SELECT count(*) FROM events")
-valid=$(json_field "$out" valid) lost_latency=0
-if [[ $counted -ne $valid ]]; then
-	say "latency: $counted counted but $valid unique valid events were sent:" \
-		"$((valid - counted)) missing (meterd fell more than ~5 MB per partition behind?)"
-	lost_latency=$((valid - counted))
-fi
+lost_latency=$(missing latency "$(psql -XAtq "$url" -c "SELECT count(*) FROM events")" "$out")
 n_rss=${#rss_samples[@]}
 rss_first=${rss_samples[$((n_rss > 5 ? 5 : 0))]} # after ~10 s of warm-up
 rss_last=${rss_samples[$((n_rss - 1))]}
