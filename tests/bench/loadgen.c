@@ -12,8 +12,12 @@
  * the latency from produce to commit.
  *
  * --probes N adds N tenants "probe-K" that each get exactly --probe-limit
- * valid events spread over the run; the bench puts them on a plan whose
- * daily request limit is that number, so the last one crosses it. A reader
+ * valid events, spaced evenly over the run and one probe after the other,
+ * so that the crossings are spread evenly over the run too (round robin
+ * over the probes put all of them in its last second or so: the flag
+ * latency was then that of one or two batches); the bench puts them on a
+ * plan whose daily request limit is that number, so the last one crosses
+ * it. A reader
  * thread follows --flag-topic and reports, for each probe, the time from
  * producing its crossing event to seeing its "blocked" flag.
  *
@@ -359,7 +363,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (probe_every && i % probe_every == 0 && probe_sent < o.probes * o.probe_limit) {
-			int64_t k = probe_sent % o.probes;
+			int64_t k = probe_sent / o.probe_limit;
 			snprintf(tenant, sizeof(tenant), "probe-%" PRId64, k);
 			int64_t t = now_us();
 			int n = make_event(buf, sizeof(buf), o.id_prefix, -(probe_sent + 1), tenant,
