@@ -28,6 +28,9 @@
 /* The assigned partitions this far behind their ends, together, mean a
  * backlog (see consumer_run). */
 #define CATCHUP_BACKLOG 2000
+/* With a backlog, a batch may wait ten times batch-wait, and at least this
+ * long (ms): a catch-up's batches fill to batch-max in ~0.5-0.8 s. */
+#define CATCHUP_WAIT_MIN_MS 1000
 
 struct consumer {
 	rd_kafka_t *rk;
@@ -47,7 +50,13 @@ struct consumer {
 	int fatal;
 	int64_t backoff_ms; /* current database retry delay */
 	int64_t retry_at;   /* monotonic ms of the next database attempt */
-	int64_t batch_started;
+	int64_t batch_started; /* the pending batch's first message added (mono ms) */
+	/* Since when the pending batch's first message could have been read:
+	 * the start of the previous flush when it was already queued behind
+	 * it, else batch_started (see consumer_batch_due). */
+	int64_t batch_ready;
+	int64_t flush_started; /* the last flush (mono ms) */
+	int drained;           /* a poll found nothing since the last flush */
 	/* Dead letters of the pending batch: how many are queued, and the
 	 * producer's failure count before the first of them. */
 	size_t letters_queued;
@@ -226,6 +235,8 @@ static int flush_batch(struct consumer *c)
 {
 	if (agg_pending(c->agg) == 0)
 		return 0;
+	c->flush_started = mono_ms();
+	c->drained = 0;
 	size_t letters = agg_pending_rejects(c->agg);
 	int letters_sent = send_dead_letters(c);
 	char err[1024];
@@ -349,6 +360,7 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	snprintf(c->topic, sizeof(c->topic), "%s", cfg->topic_events);
 	c->batch_max = cfg->batch_max;
 	c->batch_wait_ms = cfg->batch_wait_ms;
+	c->drained = 1; /* the first batch waits from its first message */
 	c->agg = agg_new(cfg, cfg->topic_events);
 	if (!c->agg) {
 		snprintf(errstr, errstr_size, "out of memory");
@@ -447,6 +459,7 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 		return; /* fetched before the pause; re-read from the stored offset */
 	if (agg_pending(c->agg) == 0) {
 		c->batch_started = mono_ms();
+		c->batch_ready = c->drained ? c->batch_started : c->flush_started;
 		c->letters_queued = 0;
 	}
 	/* How far behind this partition is (from the last fetch response; no
@@ -459,6 +472,11 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 				   m->payload, m->len, wall_us());
 	if (r == AGG_ADD_FAILED)
 		db_trouble(c, "out of memory adding a message to the batch");
+}
+
+static int64_t catchup_wait_ms(int64_t wait_ms)
+{
+	return 10 * wait_ms > CATCHUP_WAIT_MIN_MS ? 10 * wait_ms : CATCHUP_WAIT_MIN_MS;
 }
 
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
@@ -476,29 +494,31 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 				db_trouble(c, err);
 			}
 		}
+		/* When the batch is due: see consumer_batch_due. */
+		int backlog = c->behind >= CATCHUP_BACKLOG;
 		int timeout = 100;
 		if (agg_pending(c->agg)) {
-			int64_t left = c->batch_started + c->batch_wait_ms - mono_ms();
+			int64_t due = backlog ? c->batch_started + catchup_wait_ms(c->batch_wait_ms)
+					      : c->batch_ready + c->batch_wait_ms;
+			int64_t left = due - mono_ms();
 			timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
 		}
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+		int drained = m == NULL;
 		if (m) {
 			handle_message(c, m);
 			rd_kafka_message_destroy(m);
+		} else {
+			c->drained = 1;
 		}
 		dlq_poll(c->dlq);
 		pub_tick(c->pub, 0);
-		/* A batch ends at METER_BATCH_MAX messages, or when it is
-		 * METER_BATCH_WAIT old - unless the partitions hold a backlog
-		 * (catching up after an outage or under a burst): then bigger
-		 * batches mean fewer upserts per event, and the wait stretches
-		 * up to ten times. */
-		rollpub_set_backlog(c->rollpub, c->behind >= CATCHUP_BACKLOG);
-		size_t pending = agg_pending(c->agg);
-		int64_t age = mono_ms() - c->batch_started;
-		if (pending && ((int64_t)pending >= c->batch_max ||
-				(age >= c->batch_wait_ms &&
-				 (c->behind < CATCHUP_BACKLOG || age >= 10 * c->batch_wait_ms))))
+		backlog = c->behind >= CATCHUP_BACKLOG;
+		rollpub_set_backlog(c->rollpub, backlog);
+		int64_t now = mono_ms();
+		if (consumer_batch_due(agg_pending(c->agg), c->batch_max, c->batch_wait_ms,
+				       now - c->batch_started, now - c->batch_ready, drained,
+				       backlog))
 			flush_batch(c);
 		if (c->tick)
 			c->tick(c->tick_opaque);
@@ -522,6 +542,18 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		 " duplicates, %" PRIu64 " rejected",
 		 s->batches, s->counted, s->duplicates, s->rejected);
 	return 0;
+}
+
+int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age_ms,
+		       int64_t ready_age_ms, int drained, int backlog)
+{
+	if (pending == 0)
+		return 0;
+	if ((int64_t)pending >= max)
+		return 1;
+	if (backlog)
+		return age_ms >= catchup_wait_ms(wait_ms);
+	return age_ms >= wait_ms || (ready_age_ms >= wait_ms && drained);
 }
 
 void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque)

@@ -31,6 +31,21 @@ void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaqu
 /* Apply the reloadable options of cfg (batch size and wait, event size,
  * future bound) from the next batch on. cfg is borrowed. */
 void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
+/* Whether the pending batch is due (pending messages, METER_BATCH_MAX,
+ * METER_BATCH_WAIT; the batch's age since its first message was added and
+ * since that message could have been read; drained: the last poll found
+ * nothing queued; backlog: the partitions are far behind their ends).
+ * A batch is due at batch-max messages, or when its first message has
+ * waited batch-wait. That wait counts from when the message could have
+ * been read: a message queued behind the previous flush has been waiting
+ * since that flush began, so the batch after a flush longer than
+ * batch-wait goes as soon as the queue is drained, instead of waiting
+ * batch-wait again (group commit: the batches' size follows the load, and
+ * a batch starts at most once per batch-wait). With a backlog, the wait
+ * stretches to ten times batch-wait (at least 1 s) from the first message
+ * added: bigger batches mean fewer upserts per event while catching up. */
+int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age_ms,
+		       int64_t ready_age_ms, int drained, int backlog);
 /* consumer_destroy(NULL) is a no-op. */
 void consumer_destroy(struct consumer *c);
 

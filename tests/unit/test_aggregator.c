@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "consumer.h"
 #include "event.h"
 #include "num.h"
 #include "prices.h"
@@ -354,6 +355,35 @@ static void test_rollup_publisher_pause(void **state)
 	assert_int_equal(rollpub_pause_ms(60000, 1), 15000);
 }
 
+/* When a batch is due (batch-max 1000, batch-wait 100 ms). */
+static void test_batch_due(void **state)
+{
+	(void)state;
+	/* args: pending, max, wait, age, ready age, drained, backlog */
+	assert_false(consumer_batch_due(0, 1000, 100, 500, 500, 1, 0)); /* nothing */
+	assert_true(consumer_batch_due(1000, 1000, 100, 0, 0, 0, 0));   /* full */
+	assert_true(consumer_batch_due(1000, 1000, 100, 0, 0, 0, 1));
+	/* The first message arrived while the consumer waited: batch-wait
+	 * from then, queue drained or not. */
+	assert_false(consumer_batch_due(10, 1000, 100, 99, 99, 1, 0));
+	assert_true(consumer_batch_due(10, 1000, 100, 100, 100, 0, 0));
+	/* It was queued behind a 300 ms flush: due once the queue is drained,
+	 * not batch-wait later; while more are queued, the batch takes them. */
+	assert_false(consumer_batch_due(10, 1000, 100, 2, 300, 0, 0));
+	assert_true(consumer_batch_due(10, 1000, 100, 2, 300, 1, 0));
+	/* Behind a 40 ms flush: the batch still waits 100 ms from its start. */
+	assert_false(consumer_batch_due(10, 1000, 100, 50, 90, 1, 0));
+	assert_true(consumer_batch_due(10, 1000, 100, 60, 100, 1, 0));
+	/* Catching up: ten times batch-wait from the first message added, and
+	 * at least a second. */
+	assert_false(consumer_batch_due(10, 1000, 100, 999, 5000, 1, 1));
+	assert_true(consumer_batch_due(10, 1000, 100, 1000, 1000, 0, 1));
+	assert_false(consumer_batch_due(10, 1000, 50, 999, 999, 1, 1));
+	assert_true(consumer_batch_due(10, 1000, 50, 1000, 1000, 1, 1));
+	assert_false(consumer_batch_due(10, 1000, 200, 1999, 1999, 1, 1));
+	assert_true(consumer_batch_due(10, 1000, 200, 2000, 2000, 1, 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_hand_formats_match_snprintf),
 		cmocka_unit_test(test_strmap_put_get_grow),
 		cmocka_unit_test(test_rollup_publisher_pause),
+		cmocka_unit_test(test_batch_due),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
