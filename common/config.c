@@ -66,8 +66,10 @@ static const struct cfg_opt opts[] = {
 	R_INT("batch-max", "METER_BATCH_MAX", "50000", batch_max, 1, 1000000, CFG_METERD,
 	    "Most messages in one batch (one database transaction)."),
 	R_DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
-	    "Longest time to wait while filling a batch; up to ten times longer while"
-	    " the partitions hold a backlog (catching up)."),
+	    "Longest time a batch's first message waits, counted from when it could be"
+	    " read (after a commit longer than this, the next batch goes once the queue"
+	    " is drained); ten times longer, at least 1s, while the partitions hold a"
+	    " backlog (catching up)."),
 	R_INT("max-event-bytes", "METER_MAX_EVENT_BYTES", "65536", max_event_bytes, 256, 16777216,
 	    CFG_METERD, "Events larger than this are rejected (too_large)."),
 	/* Not reloadable: the rollup publisher closes a period at its end plus
