@@ -504,7 +504,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
 		}
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
-		int drained = m == NULL;
+		int queue_empty = m == NULL;
 		if (m) {
 			handle_message(c, m);
 			rd_kafka_message_destroy(m);
@@ -517,7 +517,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		rollpub_set_backlog(c->rollpub, backlog);
 		int64_t now = mono_ms();
 		if (consumer_batch_due(agg_pending(c->agg), c->batch_max, c->batch_wait_ms,
-				       now - c->batch_started, now - c->batch_ready, drained,
+				       now - c->batch_started, now - c->batch_ready, queue_empty,
 				       backlog))
 			flush_batch(c);
 		if (c->tick)
