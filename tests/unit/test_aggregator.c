@@ -355,33 +355,45 @@ static void test_rollup_publisher_pause(void **state)
 	assert_int_equal(rollpub_pause_ms(60000, 1), 15000);
 }
 
-/* When a batch is due (batch-max 1000, batch-wait 100 ms). */
+/* When a batch is due: one case per rule (batch-max 1000). */
 static void test_batch_due(void **state)
 {
 	(void)state;
-	/* args: pending, max, wait, age, ready age, drained, backlog */
-	assert_false(consumer_batch_due(0, 1000, 100, 500, 500, 1, 0)); /* nothing */
-	assert_true(consumer_batch_due(1000, 1000, 100, 0, 0, 0, 0));   /* full */
-	assert_true(consumer_batch_due(1000, 1000, 100, 0, 0, 0, 1));
-	/* The first message arrived while the consumer waited: batch-wait
-	 * from then, queue drained or not. */
-	assert_false(consumer_batch_due(10, 1000, 100, 99, 99, 1, 0));
-	assert_true(consumer_batch_due(10, 1000, 100, 100, 100, 0, 0));
-	/* It was queued behind a 300 ms flush: due once the queue is drained,
-	 * not batch-wait later; while more are queued, the batch takes them. */
-	assert_false(consumer_batch_due(10, 1000, 100, 2, 300, 0, 0));
-	assert_true(consumer_batch_due(10, 1000, 100, 2, 300, 1, 0));
-	/* Behind a 40 ms flush: the batch still waits 100 ms from its start. */
-	assert_false(consumer_batch_due(10, 1000, 100, 50, 90, 1, 0));
-	assert_true(consumer_batch_due(10, 1000, 100, 60, 100, 1, 0));
-	/* Catching up: ten times batch-wait from the first message added, and
-	 * at least a second. */
-	assert_false(consumer_batch_due(10, 1000, 100, 999, 5000, 1, 1));
-	assert_true(consumer_batch_due(10, 1000, 100, 1000, 1000, 0, 1));
-	assert_false(consumer_batch_due(10, 1000, 50, 999, 999, 1, 1));
-	assert_true(consumer_batch_due(10, 1000, 50, 1000, 1000, 1, 1));
-	assert_false(consumer_batch_due(10, 1000, 200, 1999, 1999, 1, 1));
-	assert_true(consumer_batch_due(10, 1000, 200, 2000, 2000, 1, 1));
+	static const struct {
+		size_t pending;
+		int64_t wait, age, ready_age;
+		int drained, backlog, due;
+		const char *what;
+	} cases[] = {
+		{0, 100, 500, 500, 1, 0, 0, "nothing pending"},
+		{1000, 100, 0, 0, 0, 0, 1, "full"},
+		{1000, 100, 0, 0, 0, 1, 1, "full, catching up"},
+		/* The first message arrived while the consumer waited: batch-wait
+		 * from then, queue drained or not. */
+		{10, 100, 99, 99, 1, 0, 0, "waited 99 ms"},
+		{10, 100, 100, 100, 0, 0, 1, "waited 100 ms"},
+		/* Queued behind a 300 ms flush: due once the queue is drained,
+		 * not batch-wait later; while more are queued, it takes them. */
+		{10, 100, 2, 300, 0, 0, 0, "behind a long flush, more queued"},
+		{10, 100, 2, 300, 1, 0, 1, "behind a long flush, drained"},
+		/* Behind a 40 ms flush: still 100 ms from that flush's start. */
+		{10, 100, 50, 90, 1, 0, 0, "behind a short flush, 90 ms"},
+		{10, 100, 60, 100, 1, 0, 1, "behind a short flush, 100 ms"},
+		/* Catching up: ten times batch-wait from the first message added,
+		 * and at least a second. */
+		{10, 100, 999, 5000, 1, 1, 0, "catching up, 999 ms"},
+		{10, 100, 1000, 1000, 0, 1, 1, "catching up, 1 s"},
+		{10, 50, 999, 999, 1, 1, 0, "catching up, wait 50 ms, 999 ms"},
+		{10, 50, 1000, 1000, 1, 1, 1, "catching up, wait 50 ms, 1 s"},
+		{10, 200, 1999, 1999, 1, 1, 0, "catching up, wait 200 ms, 1999 ms"},
+		{10, 200, 2000, 2000, 1, 1, 1, "catching up, wait 200 ms, 2 s"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int due = consumer_batch_due(cases[i].pending, 1000, cases[i].wait, cases[i].age,
+					     cases[i].ready_age, cases[i].drained, cases[i].backlog);
+		if (due != cases[i].due)
+			fail_msg("%s: due %d, expected %d", cases[i].what, due, cases[i].due);
+	}
 }
 
 int main(void)
