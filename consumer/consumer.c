@@ -545,7 +545,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 }
 
 int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age_ms,
-		       int64_t ready_age_ms, int drained, int backlog)
+		       int64_t ready_age_ms, int queue_empty, int backlog)
 {
 	if (pending == 0)
 		return 0;
@@ -553,7 +553,7 @@ int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age
 		return 1;
 	if (backlog)
 		return age_ms >= catchup_wait_ms(wait_ms);
-	return age_ms >= wait_ms || (ready_age_ms >= wait_ms && drained);
+	return age_ms >= wait_ms || (ready_age_ms >= wait_ms && queue_empty);
 }
 
 void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque)

@@ -33,8 +33,8 @@ void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaqu
 void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
 /* Whether the pending batch is due (pending messages, METER_BATCH_MAX,
  * METER_BATCH_WAIT; the batch's age since its first message was added and
- * since that message could have been read; drained: the last poll found
- * nothing queued; backlog: the partitions are far behind their ends).
+ * since that message could have been read; queue_empty: the last poll
+ * found nothing queued; backlog: the partitions are far behind their ends).
  * A batch is due at batch-max messages, or when its first message has
  * waited batch-wait. That wait counts from when the message could have
  * been read: a message queued behind the previous flush has been waiting
@@ -45,7 +45,7 @@ void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
  * stretches to ten times batch-wait (at least 1 s) from the first message
  * added: bigger batches mean fewer upserts per event while catching up. */
 int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age_ms,
-		       int64_t ready_age_ms, int drained, int backlog);
+		       int64_t ready_age_ms, int queue_empty, int backlog);
 /* consumer_destroy(NULL) is a no-op. */
 void consumer_destroy(struct consumer *c);
 

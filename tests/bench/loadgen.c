@@ -17,9 +17,8 @@
  * over the probes put all of them in its last second or so: the flag
  * latency was then that of one or two batches); the bench puts them on a
  * plan whose daily request limit is that number, so the last one crosses
- * it. A reader
- * thread follows --flag-topic and reports, for each probe, the time from
- * producing its crossing event to seeing its "blocked" flag.
+ * it. A reader thread follows --flag-topic and reports, for each probe,
+ * the time from producing its crossing event to seeing its "blocked" flag.
  *
  * Output: one line of JSON on stdout with what was sent and the flag
  * latencies. Exit 0 when every message was delivered.

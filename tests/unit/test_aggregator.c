@@ -362,7 +362,7 @@ static void test_batch_due(void **state)
 	static const struct {
 		size_t pending;
 		int64_t wait, age, ready_age;
-		int drained, backlog, due;
+		int queue_empty, backlog, due;
 		const char *what;
 	} cases[] = {
 		{0, 100, 500, 500, 1, 0, 0, "nothing pending"},
@@ -390,7 +390,7 @@ static void test_batch_due(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int due = consumer_batch_due(cases[i].pending, 1000, cases[i].wait, cases[i].age,
-					     cases[i].ready_age, cases[i].drained, cases[i].backlog);
+					     cases[i].ready_age, cases[i].queue_empty, cases[i].backlog);
 		if (due != cases[i].due)
 			fail_msg("%s: due %d, expected %d", cases[i].what, due, cases[i].due);
 	}
