@@ -19,6 +19,8 @@
  * plan whose daily request limit is that number, so the last one crosses
  * it. A reader thread follows --flag-topic and reports, for each probe,
  * the time from producing its crossing event to seeing its "blocked" flag.
+ * --probe-after N starts the probes' events at the N-th event (the bench
+ * leaves the run's warm-up out of its latency figures).
  *
  * Output: one line of JSON on stdout with what was sent and the flag
  * latencies. Exit 0 when every message was delivered.
@@ -42,7 +44,8 @@
 
 struct opts {
 	const char *brokers, *topic, *flag_topic, *id_prefix;
-	int64_t events, tenants, rate, dup_rate, bad_permille, probes, probe_limit, seed;
+	int64_t events, tenants, rate, dup_rate, bad_permille, probes, probe_limit, probe_after,
+		seed;
 };
 
 static uint64_t rng_state;
@@ -260,6 +263,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			num = &o->probes;
 		else if (!strcmp(a, "--probe-limit"))
 			num = &o->probe_limit;
+		else if (!strcmp(a, "--probe-after"))
+			num = &o->probe_after;
 		else if (!strcmp(a, "--seed"))
 			num = &o->seed;
 		else {
@@ -272,10 +277,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 		i++;
 	}
-	if (!o->brokers || o->tenants < 1 || o->probes > 10000) {
+	if (!o->brokers || o->tenants < 1 || o->probes > 10000 || o->probe_after > o->events) {
 		fprintf(stderr, "usage: loadgen --brokers B [--topic T] [--events N] [--rate R/s]"
 				" [--tenants N] [--dup-rate PCT] [--bad-permille N] [--probes N"
-				" --probe-limit N --flag-topic T] [--seed S] [--id-prefix P]\n");
+				" --probe-limit N --flag-topic T [--probe-after N]] [--seed S]"
+				" [--id-prefix P]\n");
 		return -1;
 	}
 	return 0;
@@ -343,7 +349,8 @@ int main(int argc, char **argv)
 	static size_t ring_len[RING];
 	static char ring_key[RING][32];
 	int64_t nring = 0, dups = 0, bad = 0, valid = 0, probe_sent = 0;
-	int64_t probe_every = o.probes ? o.events / (o.probes * o.probe_limit + 1) : 0;
+	int64_t probe_every =
+		o.probes ? (o.events - o.probe_after) / (o.probes * o.probe_limit + 1) : 0;
 	int64_t *probe_count = calloc((size_t)o.probes + 1, sizeof(int64_t));
 	int64_t t0 = now_us();
 	char buf[1024], tenant[32];
@@ -361,7 +368,8 @@ int main(int argc, char **argv)
 				usleep((useconds_t)(due - now));
 			}
 		}
-		if (probe_every && i % probe_every == 0 && probe_sent < o.probes * o.probe_limit) {
+		if (probe_every && i >= o.probe_after && (i - o.probe_after) % probe_every == 0 &&
+		    probe_sent < o.probes * o.probe_limit) {
 			int64_t k = probe_sent / o.probe_limit;
 			snprintf(tenant, sizeof(tenant), "probe-%" PRId64, k);
 			int64_t t = now_us();
