@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
 
@@ -25,6 +30,7 @@ static struct {
 	char probe_why[300];
 	struct mx_registry *reg;
 	struct mx_metric *m_uptime;
+	struct mx_metric *m_cpu, *m_rss, *m_heap_used, *m_heap_free;
 	double started_mono;
 	struct httpd *http;
 } obs = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -136,10 +142,38 @@ static int ready_cb(void *opaque, char *why, size_t why_size)
 	return obs_ready(why, why_size);
 }
 
+/* Resident set size in bytes from /proc/self/statm, or -1. */
+static double rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	unsigned long size, resident;
+	int ok = fscanf(f, "%lu %lu", &size, &resident) == 2;
+	fclose(f);
+	return ok ? (double)resident * (double)sysconf(_SC_PAGESIZE) : -1;
+}
+
 static void collect(void *opaque)
 {
 	(void)opaque;
 	mx_set(obs.m_uptime, NULL, mono_s() - obs.started_mono);
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		mx_set(obs.m_cpu, NULL,
+		       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	double rss = rss_bytes();
+	if (rss >= 0)
+		mx_set(obs.m_rss, NULL, rss);
+#ifdef __GLIBC__
+	/* The allocator's view: what the process holds allocated, and what it
+	 * keeps free without returning it to the system. An RSS that grows
+	 * while the first stays flat is the allocator's, not a leak. */
+	struct mallinfo2 mi = mallinfo2();
+	mx_set(obs.m_heap_used, NULL, (double)(mi.uordblks + mi.hblkhd));
+	mx_set(obs.m_heap_free, NULL, (double)mi.fordblks);
+#endif
 }
 
 int obs_start(const struct meter_config *cfg, const char *prog, char *errstr,
@@ -164,6 +198,20 @@ int obs_start(const struct meter_config *cfg, const char *prog, char *errstr,
 	mx_set(start, NULL, (double)time(NULL));
 	obs.m_uptime = mx_gauge(obs.reg, "meter_uptime_seconds",
 				"Seconds since the process started.", NULL);
+	obs.m_cpu = mx_counter(obs.reg, "process_cpu_seconds_total",
+			       "User and system CPU time of the process, in seconds.", NULL);
+	obs.m_rss = mx_gauge(obs.reg, "process_resident_memory_bytes",
+			     "Resident set size of the process, in bytes.", NULL);
+#ifdef __GLIBC__
+	obs.m_heap_used = mx_gauge(obs.reg, "meter_heap_in_use_bytes",
+				   "Bytes the process has allocated from the C heap (glibc"
+				   " mallinfo2: arenas and mmapped chunks).",
+				   NULL);
+	obs.m_heap_free = mx_gauge(obs.reg, "meter_heap_free_bytes",
+				   "Free bytes the C heap holds without returning them to the"
+				   " system (glibc mallinfo2).",
+				   NULL);
+#endif
 	mx_on_collect(obs.reg, collect, NULL);
 	return 0;
 }
@@ -204,4 +252,5 @@ void obs_stop(void)
 	mx_registry_destroy(obs.reg);
 	obs.reg = NULL;
 	obs.m_uptime = NULL;
+	obs.m_cpu = obs.m_rss = obs.m_heap_used = obs.m_heap_free = NULL;
 }

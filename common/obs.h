@@ -1,5 +1,6 @@
 /* obs.h - what every daemon exposes for operations: a process-wide metrics
- * registry (with build info, start time and uptime), a lifecycle state, a
+ * registry (with build info, start time, uptime, CPU time, RSS and the C
+ * heap's allocated and free bytes), a lifecycle state, a
  * database probe, and the HTTP server that serves them (/metrics, /livez,
  * /readyz, and meter-api's routes) on METER_HTTP_ADDR.
  *

@@ -123,6 +123,17 @@ check_eq "meter_consumer_lag of the 4 partitions, after catching up" "0 0 0 0" \
 check_eq "meter_db_errors_total before any outage" 0 "$(val md meter_db_errors_total)"
 check_eq "meter_build_info names meterd" 1 \
 	"$(val md 'meter_build_info{program="meterd",version="0.1.0"}')"
+# The process's own figures: RSS within 20 % of what /proc says (the two are
+# read moments apart), some CPU, and a C heap that holds something.
+RSS_PROC=$(awk '/VmRSS/ {print $2 * 1024}' "/proc/${MD_PID[md]}/status")
+check "process_resident_memory_bytes ($(val md process_resident_memory_bytes)) is /proc's VmRSS ($RSS_PROC) within 20 %" \
+	"$PY" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (b > 0 and abs(a - b) <= 0.2 * b))" \
+	"$(val md process_resident_memory_bytes)" "$RSS_PROC"
+check "process_cpu_seconds_total is above 0" \
+	"$PY" -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(val md process_cpu_seconds_total)"
+check "meter_heap_in_use_bytes is above 100 kB, meter_heap_free_bytes at least 0" \
+	"$PY" -c "import sys; sys.exit(not (float(sys.argv[1]) > 1e5 and float(sys.argv[2]) >= 0))" \
+	"$(val md meter_heap_in_use_bytes)" "$(val md meter_heap_free_bytes)"
 check "meter_http_requests_total counts the /readyz answers" \
 	test "$(val md 'meter_http_requests_total{route="/readyz",code="200"}')" -ge 1
 check "HEAD /metrics answers 200 with no body" \
