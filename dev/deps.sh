@@ -15,7 +15,7 @@ set -eu
 PACKAGES="build-essential pkg-config librdkafka-dev libpq-dev libjansson-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev libmicrohttpd-dev libsystemd-dev
 postgresql-15 kcat python3-confluent-kafka python3-aiosmtpd python3-yaml systemd
-valgrind clang libclang-rt-14-dev"
+valgrind clang libclang-rt-14-dev curl"
 
 missing=""
 for p in $PACKAGES; do

@@ -95,7 +95,7 @@ topic() { # NAME [PARTITIONS]
 
 start_meterd() { # URL TOPIC
 	env METER_DATABASE_URL="$1" METER_TOPIC_EVENTS="$2" METER_GROUP_ID="$2" \
-		METER_KAFKA_PROP_fetch_wait_max_ms="$FETCH_WAIT_MS" \
+		METER_KAFKA_PROP_fetch_wait_max_ms="$FETCH_WAIT_MS" METER_HTTP_ADDR=127.0.0.1:0 \
 		${BATCH_MAX:+METER_BATCH_MAX=$BATCH_MAX} \
 		"$ROOT/$B/meterd" >"$WORK/$2.log" 2>&1 &
 	MPID=$!
@@ -141,6 +141,20 @@ per_1000() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# ticks PID: CPU ticks (user + system) of a live process so far, 0 if gone.
+ticks() {
+	local f
+	read -r -a f <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+	echo $((f[13] + f[14]))
+}
+
+# metric NAME: a value from meterd's /metrics, in MB (empty if unavailable).
+metric_mb() {
+	local text
+	text=$(curl -s -m 2 "http://$MADDR/metrics" 2>/dev/null) || return 0
+	awk -v m="$1" '$1 == m {printf "%d", $2 / 1048576}' <<<"$text"
+}
 
 # CPU ticks of the whole PostgreSQL server so far: the postmaster, its live
 # processes, and (cutime, cstime) the processes that have exited.
@@ -216,11 +230,18 @@ say "latency: $half events/s for $LATENCY_SECONDS s, $PROBES tenants crossing th
 	--probe-after $((half * warm)) \
 	>"$WORK/latency.json" &
 GPID=$!
-# The worker's RSS every 2 s while the load runs (flat over a long run:
-# LATENCY_SECONDS=600).
-rss_samples=()
+# Every 2 s while the load runs: the worker's RSS and its C heap (allocated,
+# and free but kept: meter_heap_* on /metrics), and the CPU ticks so far of
+# the worker, PostgreSQL, the generator and the mock broker (who takes the
+# two cores over a long run).
+MADDR=$(grep -oE 'serving http://[^ ]+' "$WORK/$name.log" | head -1 | sed 's,^serving http://,,')
+KPID=$(cat "$DIR/kafka.pid")
+rss_samples=() heap_samples=() free_samples=() cpu_samples=()
 while kill -0 "$GPID" 2>/dev/null; do
 	rss_samples+=("$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$MPID/status")")
+	heap_samples+=("$(metric_mb meter_heap_in_use_bytes)")
+	free_samples+=("$(metric_mb meter_heap_free_bytes)")
+	cpu_samples+=("$(ticks "$MPID") $(pg_ticks) $(ticks "$GPID") $(ticks "$KPID")")
 	sleep 2
 done
 wait "$GPID"
@@ -235,9 +256,37 @@ rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
 say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
 # The curve, in about a dozen points (a sample every 2 s): flat or not.
 step=$((LATENCY_SECONDS / 12 / 2)); ((step >= 5)) || step=5
-series=
-for ((i = 0; i < n_rss; i += step)); do series+="$((i * 2))s:${rss_samples[$i]} "; done
+series= heaps=
+for ((i = 0; i < n_rss; i += step)); do
+	series+="$((i * 2))s:${rss_samples[$i]} "
+	heaps+="$((i * 2))s:${heap_samples[$i]:-?}/${free_samples[$i]:-?} "
+done
 say "worker RSS (MB) under load, by time: ${series}end:${rss_last}"
+say "worker C heap (MB allocated/free) by time: ${heaps}end:${heap_samples[$((n_rss - 1))]:-?}/${free_samples[$((n_rss - 1))]:-?}"
+heap_first=${heap_samples[$((n_rss > 5 ? 5 : 0))]:-null} heap_last=${heap_samples[$((n_rss - 1))]:-null}
+# Share of one core each took, per interval of the same curve, and over the
+# whole phase: worker, PostgreSQL, generator, broker.
+hz=$(getconf CLK_TCK)
+cpu_share() { # FROM TO: "worker W% pg P% generator G% broker B%"
+	local a b
+	read -r -a a <<<"${cpu_samples[$1]}"
+	read -r -a b <<<"${cpu_samples[$2]}"
+	awk -v s="$((($2 - $1) * 2))" -v hz="$hz" -v w=$((b[0] - a[0])) -v p=$((b[1] - a[1])) \
+		-v g=$((b[2] - a[2])) -v k=$((b[3] - a[3])) 'BEGIN {
+		f = 100 / hz / s; printf "worker %d%% pg %d%% generator %d%% broker %d%%", w * f, p * f, g * f, k * f }'
+}
+if ((n_rss > 2)); then
+	for ((i = 0; i + step < n_rss; i += step)); do
+		say "CPU, % of one core, $((i * 2))-$(((i + step) * 2)) s: $(cpu_share "$i" $((i + step)))"
+	done
+	# The generator's last sample may be 0 (it exited): the phase's share
+	# ends at the one before.
+	load_cpu=$(cpu_share 0 $((n_rss - 2)))
+	say "CPU, % of one core, over the phase: $load_cpu"
+else
+	load_cpu="worker 0% pg 0% generator 0% broker 0%"
+fi
+read -r _ cw _ cp _ cg _ cb <<<"${load_cpu//%/}"
 read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
   SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)), round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l))
     FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l FROM events
@@ -285,7 +334,8 @@ ratio             $ratio x
 produce->commit   p50 $c50 ms, p99 $c99 ms at $half events/s ($LATENCY_PARTS partitions, fetch.wait.max.ms $FETCH_WAIT_MS, first $warm s left out)
 crossing->flag    p50 $f50 ms, p99 $f99 ms
 worker CPU        $cpu ms per 1,000 events (catch-up); PostgreSQL $pgcpu ms
-peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> ${rss_last} MB after ${LATENCY_SECONDS} s
+peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> ${rss_last} MB after ${LATENCY_SECONDS} s (C heap allocated ${heap_first} -> ${heap_last} MB)
+CPU under load    % of one core: $load_cpu
 machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 EOF
-echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm}"
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm,\"heap_load_start_mb\":$heap_first,\"heap_load_end_mb\":$heap_last,\"load_cpu_pct\":{\"worker\":$cw,\"pg\":$cp,\"generator\":$cg,\"broker\":$cb}}"

@@ -3,7 +3,8 @@
 # durable PostgreSQL and mock cluster): every phase runs, and the last line
 # is the JSON summary with positive figures and no event missing; the
 # latency phase leaves its warm-up out (1 s of 6 here, the probes start
-# after it) and the flags still arrive. Timings are not asserted.
+# after it) and the flags still arrive; the worker's RSS and C heap curves and
+# the CPU shares under load are printed. Timings are not asserted.
 source "$(dirname "$0")/lib.sh"
 out=$(REPS=1 CATCHUP_EVENTS=20000 LIVE_EVENTS=10000 LATENCY_SECONDS=6 WARMUP_SECONDS=1 \
 	NAIVE_EVENTS=2000 PROBES=10 TENANTS=500 PARTS=8 bash "$ROOT/tests/bench/run.sh" 2>"$ROOT/.bench-smoke.err") ||
@@ -21,7 +22,15 @@ bad = [k for k in keys if not isinstance(s.get(k), (int, float)) or s[k] <= 0]
 bad += [k for k in ["catchup_events_missing", "latency_events_missing"] if s.get(k) != 0]
 bad += [f"{k}={s.get(k)}" for k, v in [("warmup_s", 1), ("fetch_wait_ms", 10)] if s.get(k) != v]
 bad += [] if isinstance(s.get("latency_rate"), int) and s["latency_rate"] > 0 else ["latency_rate"]
+bad += [] if isinstance(s.get("heap_load_end_mb"), int) and s["heap_load_end_mb"] >= 0 else ["heap_load_end_mb"]
+cpu = s.get("load_cpu_pct")
+bad += [] if isinstance(cpu, dict) and sorted(cpu) == ["broker", "generator", "pg", "worker"] \
+    and all(isinstance(v, int) and v >= 0 for v in cpu.values()) else ["load_cpu_pct"]
 print("ok" if not bad else "bad: " + " ".join(bad))' "$last")"
 check "the worker's RSS curve under load is printed (time:MB points)" \
 	grep -Eq 'worker RSS \(MB\) under load, by time: 0s:[0-9]+ .*end:[0-9]+$' <<<"$progress"
+check "and its C heap's (time:allocated/free points, from /metrics)" \
+	grep -Eq 'worker C heap \(MB allocated/free\) by time: 0s:[0-9]+/[0-9]+ .*end:[0-9]+/[0-9]+$' <<<"$progress"
+check "the CPU shares under load are printed" \
+	grep -Eq 'CPU, % of one core, over the phase: worker [0-9]+% pg [0-9]+% generator [0-9]+% broker [0-9]+%$' <<<"$progress"
 test_done
