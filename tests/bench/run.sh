@@ -241,7 +241,7 @@ while kill -0 "$GPID" 2>/dev/null; do
 	rss_samples+=("$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$MPID/status")")
 	heap_samples+=("$(metric_mb meter_heap_in_use_bytes)")
 	free_samples+=("$(metric_mb meter_heap_free_bytes)")
-	cpu_samples+=("$(ticks "$MPID") $(pg_ticks) $(ticks "$GPID") $(ticks "$KPID")")
+	cpu_samples+=("$(ticks "$MPID") $(pg_ticks) $(ticks "$GPID") $(ticks "$KPID") $EPOCHREALTIME")
 	sleep 2
 done
 wait "$GPID"
@@ -256,10 +256,13 @@ rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
 say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
 # The curve, in about a dozen points (a sample every 2 s): flat or not.
 step=$((LATENCY_SECONDS / 12 / 2)); ((step >= 5)) || step=5
+# at I: seconds from the first sample to sample I (a round of samples takes
+# a little over 2 s).
+at() { awk -v a="${cpu_samples[0]##* }" -v b="${cpu_samples[$1]##* }" 'BEGIN {printf "%d", b - a}'; }
 series= heaps=
 for ((i = 0; i < n_rss; i += step)); do
-	series+="$((i * 2))s:${rss_samples[$i]} "
-	heaps+="$((i * 2))s:${heap_samples[$i]:-?}/${free_samples[$i]:-?} "
+	series+="$(at "$i")s:${rss_samples[$i]} "
+	heaps+="$(at "$i")s:${heap_samples[$i]:-?}/${free_samples[$i]:-?} "
 done
 say "worker RSS (MB) under load, by time: ${series}end:${rss_last}"
 say "worker C heap (MB allocated/free) by time: ${heaps}end:${heap_samples[$((n_rss - 1))]:-?}/${free_samples[$((n_rss - 1))]:-?}"
@@ -271,13 +274,14 @@ cpu_share() { # FROM TO: "worker W% pg P% generator G% broker B%"
 	local a b
 	read -r -a a <<<"${cpu_samples[$1]}"
 	read -r -a b <<<"${cpu_samples[$2]}"
-	awk -v s="$((($2 - $1) * 2))" -v hz="$hz" -v w=$((b[0] - a[0])) -v p=$((b[1] - a[1])) \
-		-v g=$((b[2] - a[2])) -v k=$((b[3] - a[3])) 'BEGIN {
-		f = 100 / hz / s; printf "worker %d%% pg %d%% generator %d%% broker %d%%", w * f, p * f, g * f, k * f }'
+	awk -v t0="${a[4]}" -v t1="${b[4]}" -v hz="$hz" -v w=$((b[0] - a[0])) \
+		-v p=$((b[1] - a[1])) -v g=$((b[2] - a[2])) -v k=$((b[3] - a[3])) 'BEGIN {
+		f = 100 / hz / (t1 - t0)
+		printf "worker %d%% pg %d%% generator %d%% broker %d%%", w * f, p * f, g * f, k * f }'
 }
 if ((n_rss > 2)); then
 	for ((i = 0; i + step < n_rss; i += step)); do
-		say "CPU, % of one core, $((i * 2))-$(((i + step) * 2)) s: $(cpu_share "$i" $((i + step)))"
+		say "CPU, % of one core, $(at "$i")-$(at $((i + step))) s: $(cpu_share "$i" $((i + step)))"
 	done
 	# The generator's last sample may be 0 (it exited): the phase's share
 	# ends at the one before.
