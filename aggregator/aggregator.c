@@ -125,7 +125,7 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 	snprintf(a->group_id, sizeof(a->group_id), "%s", cfg->group_id);
 	snprintf(a->topic, sizeof(a->topic), "%s", topic);
 	snprintf(a->default_plan, sizeof(a->default_plan), "%s", cfg->default_plan);
-	agg_reconfigure(a, cfg);
+	agg_limits_from_config(&a->lim, cfg);
 	buf_init(&a->copybuf, 0);
 	strmap_init(&a->tenants);
 	a->prices = prc_new();
@@ -138,11 +138,17 @@ struct agg *agg_new(const struct meter_config *cfg, const char *topic)
 	return a;
 }
 
-void agg_reconfigure(struct agg *a, const struct meter_config *cfg)
+void agg_limits_from_config(struct ev_limits *out, const struct meter_config *cfg)
 {
-	a->lim.max_bytes = (size_t)cfg->max_event_bytes;
-	a->lim.max_lateness_us = cfg->max_lateness_ms * 1000;
-	a->lim.max_future_us = cfg->max_future_ms * 1000;
+	memset(out, 0, sizeof(*out));
+	out->max_bytes = (size_t)cfg->max_event_bytes;
+	out->max_lateness_us = cfg->max_lateness_ms * 1000;
+	out->max_future_us = cfg->max_future_ms * 1000;
+}
+
+void agg_reconfigure(struct agg *a, const struct ev_limits *lim)
+{
+	a->lim = *lim;
 }
 
 /* ---- the batch arena -------------------------------------------------------- */

@@ -62,10 +62,11 @@ struct agg_reject {
 /* Create an aggregator for topic (borrowed config values are copied).
  * Does not connect; call agg_connect(). NULL on allocation failure. */
 struct agg *agg_new(const struct meter_config *cfg, const char *topic);
-/* Take the limits of cfg (event size, lateness and future bounds) for the
- * messages added from now on (a reload changes only the reloadable ones in
- * cfg). cfg is borrowed. */
-void agg_reconfigure(struct agg *a, const struct meter_config *cfg);
+/* The event limits of cfg: size, lateness and future bounds (now_us 0). */
+void agg_limits_from_config(struct ev_limits *out, const struct meter_config *cfg);
+/* Take these limits for the messages added from now on (a reload changes
+ * only the reloadable ones). lim is copied. */
+void agg_reconfigure(struct agg *a, const struct ev_limits *lim);
 /* agg_destroy(NULL) is a no-op; closes the connection. */
 void agg_destroy(struct agg *a);
 

@@ -34,7 +34,9 @@ struct meter_config {
 	char topic_limits[256];
 	char topic_rollups[256];
 	int64_t batch_max;        /* messages per batch */
+	int64_t catchup_batch_max; /* messages per batch while catching up */
 	int64_t batch_wait_ms;    /* max time to fill a batch */
+	int64_t workers;          /* meterd: consumers (group members) per process */
 	int64_t max_event_bytes;  /* payload cap */
 	int64_t max_lateness_ms;  /* late events beyond this are rejected */
 	int64_t max_future_ms;    /* clock skew allowed for events from the future */

@@ -17,6 +17,14 @@ static atomic_int log_min = LOG_LVL_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+/* The calling thread's context (log_set_context), borrowed. */
+static _Thread_local const char *log_ctx;
+
+void log_set_context(const char *ctx)
+{
+	log_ctx = ctx && *ctx ? ctx : NULL;
+}
+
 void log_init(const char *prog, int json, enum log_level min_level)
 {
 	log_prog = prog;
@@ -80,16 +88,23 @@ static void log_emit(enum log_level lvl, int with_errno, const char *fmt, va_lis
 		 ts.tv_nsec / 1000000);
 
 	char line[4800];
+	const char *ctx = log_ctx;
 	if (atomic_load(&log_json)) {
 		size_t pos = (size_t)snprintf(line, sizeof(line),
 					      "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\","
-					      "\"pid\":%d,\"msg\":\"",
+					      "\"pid\":%d,",
 					      when, level_names[lvl], log_prog, (int)getpid());
+		if (ctx) {
+			pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"ctx\":\"");
+			pos = json_escape(line, sizeof(line) - 4, pos, ctx);
+			pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\",");
+		}
+		pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"msg\":\"");
 		pos = json_escape(line, sizeof(line) - 4, pos, msg);
 		snprintf(line + pos, sizeof(line) - pos, "\"}\n");
 	} else {
-		snprintf(line, sizeof(line), "%s %s[%d] %s: %s\n", when, log_prog, (int)getpid(),
-			 level_names[lvl], msg);
+		snprintf(line, sizeof(line), "%s %s[%d] %s: %s%s%s\n", when, log_prog, (int)getpid(),
+			 level_names[lvl], ctx ? ctx : "", ctx ? ": " : "", msg);
 	}
 	/* One write per record so concurrent writers do not interleave. */
 	ssize_t w = write(STDERR_FILENO, line, strlen(line));

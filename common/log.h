@@ -17,6 +17,10 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
  * logger (a string literal). json != 0 selects one JSON object per line.
  * May be called again (a reload) while other threads log. */
 void log_init(const char *prog, int json, enum log_level min_level);
+/* Name what the calling thread logs from now on ("worker 2"): text lines
+ * read "info: worker 2: message", JSON records get "ctx". ctx is borrowed
+ * and must outlive the thread's logging; NULL or "" removes it. */
+void log_set_context(const char *ctx);
 /* Parse "debug|info|warn|error"; returns 0 on success, -1 on garbage. */
 int log_level_parse(const char *s, enum log_level *out);
 

@@ -1,7 +1,8 @@
 /* consumer.c - see consumer.h.
  *
- * One thread. The loop polls messages into the aggregator's pending batch
- * and commits it when it holds batch-max messages or batch-wait has passed.
+ * One worker: one thread, one member of the consumer group. The loop polls
+ * messages into the aggregator's pending batch and commits it when it holds
+ * batch-max messages or batch-wait has passed.
  * Whenever the database fails, the batch is dropped (nothing of it was
  * stored), the assigned partitions are paused, and once the database answers
  * again they are re-assigned at the offsets stored in PostgreSQL: that is the
@@ -10,6 +11,8 @@
 #include "consumer.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +32,30 @@
  * backlog (see consumer_run). */
 #define CATCHUP_BACKLOG 2000
 /* With a backlog, a batch may wait ten times batch-wait, and at least this
- * long (ms): a catch-up's batches fill to batch-max in ~0.5-0.8 s. */
-#define CATCHUP_WAIT_MIN_MS 1000
+ * long (ms): a worker fills a 100,000-message catch-up batch in 2-3 s while
+ * another applies its own. */
+#define CATCHUP_WAIT_MIN_MS 5000
+
+/* A worker's reloadable settings. */
+struct settings {
+	struct consumer_batching batching;
+	struct ev_limits limits;
+};
 
 struct consumer {
+	int worker; /* 0.. (the process's workers) */
+	struct consumer_shared sh;
+	int assigned; /* partitions this worker has */
 	rd_kafka_t *rk;
 	struct agg *agg;
 	struct dlq *dlq;
-	struct rollpub *rollpub;
-	struct publisher *pub;
 	char topic[256];
-	int64_t batch_max;
+	struct consumer_batching batching;
 	/* Messages after the last one added, per partition (from the last
 	 * fetch responses), and their sum over the assignment. */
 	int64_t *lag;
 	int nlag;
 	int64_t behind;
-	int64_t batch_wait_ms;
 	int need_resync;    /* take positions from PostgreSQL before consuming */
 	int fatal;
 	int64_t backoff_ms; /* current database retry delay */
@@ -61,8 +71,12 @@ struct consumer {
 	 * producer's failure count before the first of them. */
 	size_t letters_queued;
 	uint64_t letters_failed_before;
-	void (*tick)(void *opaque);
-	void *tick_opaque;
+	struct agg_stats reported; /* the stats of the last batch given to mxd */
+	atomic_llong last_turn;    /* mono ms of the loop's last turn */
+	/* consumer_reconfigure(), from another thread: applied at the next turn. */
+	pthread_mutex_t reconf_lock;
+	atomic_int reconf_pending;
+	struct settings reconf;
 };
 
 #define mono_ms clock_mono_ms
@@ -244,7 +258,8 @@ static int flush_batch(struct consumer *c)
 		enum agg_result r = agg_commit(c->agg, err, sizeof(err));
 		switch (r) {
 		case AGG_OK:
-			mxd_batch_committed(agg_get_stats(c->agg));
+			mxd_batch_committed(&c->reported, agg_get_stats(c->agg));
+			c->reported = *agg_get_stats(c->agg);
 			if (letters)
 				mxd_dead_letters(letters_sent ? "acknowledged" : "pending",
 						 (int)letters);
@@ -255,7 +270,7 @@ static int flush_batch(struct consumer *c)
 			commit_to_kafka(c);
 			/* New crossings: get their flags out now, not at the next tick. */
 			if (agg_last_crossings(c->agg))
-				pub_tick(c->pub, 1);
+				pub_kick(c->sh.pub);
 			return 0;
 		case AGG_RETRY:
 			if (attempt < 5) {
@@ -280,13 +295,26 @@ static int flush_batch(struct consumer *c)
 	}
 }
 
+/* This worker now has n partitions: keep the process's count. */
+static void note_assigned(struct consumer *c, int n)
+{
+	if (c->sh.assigned)
+		atomic_fetch_add(c->sh.assigned, n - c->assigned);
+	c->assigned = n;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct consumer *c = opaque;
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-		log_info("assigned %d partition(s)", parts->cnt);
+		note_assigned(c, parts->cnt);
+		if (c->sh.workers > 1 && c->sh.assigned)
+			log_info("assigned %d partition(s) (%d in this process)", parts->cnt,
+				 atomic_load(c->sh.assigned));
+		else
+			log_info("assigned %d partition(s)", parts->cnt);
 		forget_lags(c);
 		if (load_positions(c, parts) == 0) {
 			rd_kafka_assign(rk, parts);
@@ -316,11 +344,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			agg_forget_partition(c->agg, parts->elems[i].partition);
 		forget_lags(c);
 		rd_kafka_assign(rk, NULL);
+		note_assigned(c, 0);
 		break;
 	default:
 		log_warnx("rebalance error: %s", rd_kafka_err2str(err));
 		agg_discard(c->agg);
 		rd_kafka_assign(rk, NULL);
+		note_assigned(c, 0);
 		break;
 	}
 }
@@ -349,7 +379,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 		log_debug("librdkafka %s: %s", fac, buf);
 }
 
-struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size_t errstr_size)
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+	(void)rk;
+	struct consumer *c = opaque;
+	mxd_kafka_stats(c->worker, json, json_len);
+	return 0; /* librdkafka frees json */
+}
+
+struct consumer *consumer_new(const struct meter_config *cfg, int worker,
+			      const struct consumer_shared *sh, char *errstr, size_t errstr_size)
 {
 	struct consumer *c = calloc(1, sizeof(*c));
 	rd_kafka_conf_t *conf = NULL;
@@ -357,9 +396,16 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
+	if (pthread_mutex_init(&c->reconf_lock, NULL) != 0) {
+		free(c);
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	c->worker = worker;
+	c->sh = *sh;
+	atomic_store(&c->last_turn, mono_ms());
 	snprintf(c->topic, sizeof(c->topic), "%s", cfg->topic_events);
-	c->batch_max = cfg->batch_max;
-	c->batch_wait_ms = cfg->batch_wait_ms;
+	consumer_batching_from_config(&c->batching, cfg);
 	c->drained = 1; /* the first batch waits from its first message */
 	c->agg = agg_new(cfg, cfg->topic_events);
 	if (!c->agg) {
@@ -368,12 +414,6 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	}
 	c->dlq = dlq_new(cfg, errstr, errstr_size);
 	if (!c->dlq)
-		goto fail;
-	c->pub = pub_new(cfg, "meterd", errstr, errstr_size);
-	if (!c->pub)
-		goto fail;
-	c->rollpub = rollpub_start(cfg, errstr, errstr_size);
-	if (!c->rollpub)
 		goto fail;
 
 	conf = kfk_conf_new(cfg, errstr, errstr_size);
@@ -405,6 +445,7 @@ struct consumer *consumer_new(const struct meter_config *cfg, char *errstr, size
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	rd_kafka_conf_set_opaque(conf, c);
 
 	char err[512];
@@ -440,10 +481,9 @@ void consumer_destroy(struct consumer *c)
 	if (c->rk)
 		rd_kafka_destroy(c->rk);
 	dlq_destroy(c->dlq);
-	rollpub_stop(c->rollpub);
-	pub_destroy(c->pub);
 	agg_destroy(c->agg);
 	free(c->lag);
+	pthread_mutex_destroy(&c->reconf_lock);
 	free(c);
 }
 
@@ -479,10 +519,24 @@ static int64_t catchup_wait_ms(int64_t wait_ms)
 	return 10 * wait_ms > CATCHUP_WAIT_MIN_MS ? 10 * wait_ms : CATCHUP_WAIT_MIN_MS;
 }
 
+/* Take the settings of consumer_reconfigure(), if any. */
+static void apply_reconfigure(struct consumer *c)
+{
+	if (!atomic_exchange(&c->reconf_pending, 0))
+		return;
+	pthread_mutex_lock(&c->reconf_lock);
+	struct settings st = c->reconf;
+	pthread_mutex_unlock(&c->reconf_lock);
+	c->batching = st.batching;
+	agg_reconfigure(c->agg, &st.limits);
+}
+
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 {
-	log_info("consuming %s", c->topic);
+	log_debug("consuming %s", c->topic);
 	while (!*stop && !c->fatal) {
+		atomic_store(&c->last_turn, mono_ms());
+		apply_reconfigure(c);
 		if (c->need_resync && mono_ms() >= c->retry_at) {
 			char err[512];
 			if (agg_connected(c->agg) || agg_connect(c->agg, err, sizeof(err)) == 0) {
@@ -498,8 +552,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		int backlog = c->behind >= CATCHUP_BACKLOG;
 		int timeout = 100;
 		if (agg_pending(c->agg)) {
-			int64_t due = backlog ? c->batch_started + catchup_wait_ms(c->batch_wait_ms)
-					      : c->batch_ready + c->batch_wait_ms;
+			int64_t due = backlog ? c->batch_started + catchup_wait_ms(c->batching.wait_ms)
+					      : c->batch_ready + c->batching.wait_ms;
 			int64_t left = due - mono_ms();
 			timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
 		}
@@ -512,17 +566,14 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			c->drained = 1;
 		}
 		dlq_poll(c->dlq);
-		pub_tick(c->pub, 0);
 		backlog = c->behind >= CATCHUP_BACKLOG;
-		rollpub_set_backlog(c->rollpub, backlog);
+		rollpub_set_backlog(c->sh.rollpub, c->worker, backlog);
 		int64_t now = mono_ms();
-		if (consumer_batch_due(agg_pending(c->agg), c->batch_max, c->batch_wait_ms,
-				       now - c->batch_started, now - c->batch_ready, queue_empty,
-				       backlog))
+		if (consumer_batch_due(&c->batching, agg_pending(c->agg), now - c->batch_started,
+				       now - c->batch_ready, queue_empty, backlog))
 			flush_batch(c);
-		if (c->tick)
-			c->tick(c->tick_opaque);
 	}
+	rollpub_set_backlog(c->sh.rollpub, c->worker, 0);
 
 	if (c->fatal) {
 		agg_discard(c->agg);
@@ -537,34 +588,45 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 		log_warnx("consumer close: %s", rd_kafka_err2str(err));
 	if (dlq_flush(c->dlq, 5000) != 0)
 		log_warnx("some dead letters were not acknowledged before exit");
-	const struct agg_stats *s = agg_get_stats(c->agg);
-	log_info("stopped: %" PRIu64 " batches, %" PRIu64 " counted, %" PRIu64
-		 " duplicates, %" PRIu64 " rejected",
-		 s->batches, s->counted, s->duplicates, s->rejected);
 	return 0;
 }
 
-int consumer_batch_due(size_t pending, int64_t max, int64_t wait_ms, int64_t age_ms,
+void consumer_batching_from_config(struct consumer_batching *b, const struct meter_config *cfg)
+{
+	b->max = cfg->batch_max;
+	b->catchup_max = cfg->catchup_batch_max;
+	b->wait_ms = cfg->batch_wait_ms;
+}
+
+int consumer_batch_due(const struct consumer_batching *b, size_t pending, int64_t age_ms,
 		       int64_t ready_age_ms, int queue_empty, int backlog)
 {
 	if (pending == 0)
 		return 0;
-	if ((int64_t)pending >= max)
+	if (backlog) {
+		int64_t max = b->catchup_max > b->max ? b->catchup_max : b->max;
+		return (int64_t)pending >= max || age_ms >= catchup_wait_ms(b->wait_ms);
+	}
+	if ((int64_t)pending >= b->max)
 		return 1;
-	if (backlog)
-		return age_ms >= catchup_wait_ms(wait_ms);
-	return age_ms >= wait_ms || (ready_age_ms >= wait_ms && queue_empty);
+	return age_ms >= b->wait_ms || (ready_age_ms >= b->wait_ms && queue_empty);
 }
 
-void consumer_set_tick(struct consumer *c, void (*fn)(void *opaque), void *opaque)
+int64_t consumer_last_turn(const struct consumer *c)
 {
-	c->tick = fn;
-	c->tick_opaque = opaque;
+	return atomic_load(&((struct consumer *)c)->last_turn);
+}
+
+const struct agg_stats *consumer_stats(const struct consumer *c)
+{
+	return agg_get_stats(c->agg);
 }
 
 void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg)
 {
-	c->batch_max = cfg->batch_max;
-	c->batch_wait_ms = cfg->batch_wait_ms;
-	agg_reconfigure(c->agg, cfg);
+	pthread_mutex_lock(&c->reconf_lock);
+	consumer_batching_from_config(&c->reconf.batching, cfg);
+	agg_limits_from_config(&c->reconf.limits, cfg);
+	pthread_mutex_unlock(&c->reconf_lock);
+	atomic_store(&c->reconf_pending, 1);
 }

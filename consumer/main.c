@@ -14,13 +14,15 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "consumer.h"
 #include "db.h"
 #include "log.h"
 #include "migrations.h"
 #include "mxd.h"
 #include "obs.h"
+#include "publisher.h"
+#include "rollups.h"
 #include "service.h"
+#include "workers.h"
 
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t reload_flag;
@@ -69,7 +71,7 @@ static void apply_log_config(const struct meter_config *cfg)
 
 struct running {
 	struct meter_config *cfg;
-	struct consumer *c;
+	struct workers *w;
 };
 
 /* SIGHUP: read the config file, environment and flags again; apply the
@@ -91,7 +93,7 @@ static void reload(struct running *r)
 					 sizeof(restart));
 		apply_log_config(r->cfg);
 		set_grace(r->cfg);
-		consumer_reconfigure(r->c, r->cfg);
+		wrk_reconfigure(r->w, r->cfg);
 		log_info("configuration reloaded from %s: %s",
 			 r->cfg->config_file[0] ? r->cfg->config_file : "the environment and flags",
 			 n ? changed : "nothing changed");
@@ -102,11 +104,13 @@ static void reload(struct running *r)
 	svc_ready("consuming %s (group %s)", r->cfg->topic_events, r->cfg->group_id);
 }
 
-/* Once per turn of the consumer's loop. */
+/* Every 100 ms on the main thread while the workers run. The watchdog is
+ * fed only while every worker's loop turns. */
 static void tick(void *opaque)
 {
 	struct running *r = opaque;
-	svc_watchdog();
+	if (wrk_alive(r->w))
+		svc_watchdog();
 	if (stop_flag)
 		svc_stopping("stopping: finishing the current batch");
 	if (reload_flag && !stop_flag) {
@@ -212,7 +216,9 @@ int main(int argc, char **argv)
 	}
 	mxd_init(obs_metrics(), &cfg);
 	int rc = 1;
-	struct consumer *c = NULL;
+	struct publisher *pub = NULL;
+	struct rollpub *rollpub = NULL;
+	struct workers *w = NULL;
 	svc_status("connecting to the database");
 	if (prepare_database(&cfg) != 0) {
 		svc_stopping("stopped before the database was ready");
@@ -224,21 +230,26 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	c = consumer_new(&cfg, err, sizeof(err));
-	if (!c) {
+	pub = pub_new(&cfg, "meterd", err, sizeof(err));
+	if (!pub || pub_start(pub, err, sizeof(err)) != 0 ||
+	    !(rollpub = rollpub_start(&cfg, err, sizeof(err))) ||
+	    !(w = wrk_new(&cfg, pub, rollpub, err, sizeof(err)))) {
 		log_errorx("%s", err);
 		goto out;
 	}
-	struct running running = {&cfg, c};
-	consumer_set_tick(c, tick, &running);
+	struct running running = {&cfg, w};
 	obs_set_state(OBS_RUNNING, NULL);
 	svc_ready("consuming %s (group %s)", cfg.topic_events, cfg.group_id);
-	rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
+	rc = wrk_run(w, &stop_flag, tick, &running) == 0 ? 0 : 1;
 	svc_stopping("stopping");
 	obs_set_state(rc == 0 ? OBS_STOPPING : OBS_FAILED, rc == 0 ? "shutting down"
 								   : "fatal Kafka error");
 out:
-	consumer_destroy(c);
+	/* The workers first: a batch finishing now may still kick the flag
+	 * publisher. */
+	wrk_destroy(w);
+	rollpub_stop(rollpub);
+	pub_destroy(pub);
 	obs_stop();
 	return rc;
 }

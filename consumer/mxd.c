@@ -2,9 +2,11 @@
 #include "mxd.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
@@ -15,8 +17,21 @@ static struct {
 	char topic[256];
 	struct mx_metric *consumed, *counted, *duplicate, *rejected, *batches, *batch_events,
 		*commit_seconds, *crossings, *flags, *rollups, *dead_letters, *lag, *db_errors, *kafka_errors;
-	struct agg_stats last; /* consumer thread only */
 } mxd;
+
+/* The lag of every partition, each reported by the consumer worker that has
+ * it: a worker's report replaces its earlier one, so partitions it gave up
+ * leave the gauge. */
+struct lag_entry {
+	int worker;
+	char partition[16];
+	int64_t lag;
+};
+static struct {
+	pthread_mutex_t lock;
+	struct lag_entry *e;
+	size_t n, cap;
+} lags = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
 
 /* Read from the consumer's hot path without the registry lock; mirrored
  * into the counter when /metrics is rendered. */
@@ -101,11 +116,10 @@ void mxd_consumed(void)
 	atomic_fetch_add_explicit(&consumed_n, 1, memory_order_relaxed);
 }
 
-void mxd_batch_committed(const struct agg_stats *s)
+void mxd_batch_committed(const struct agg_stats *l, const struct agg_stats *s)
 {
 	if (!mxd.on)
 		return;
-	struct agg_stats *l = &mxd.last;
 	mx_add(mxd.counted, NULL, (double)(s->counted - l->counted));
 	mx_add(mxd.duplicate, NULL, (double)(s->duplicates - l->duplicates));
 	for (int i = 1; i < EV_REASON_COUNT; i++)
@@ -118,7 +132,6 @@ void mxd_batch_committed(const struct agg_stats *s)
 		mx_observe(mxd.commit_seconds, NULL, s->last_commit_seconds);
 	}
 	mx_add(mxd.crossings, NULL, (double)(s->crossings - l->crossings));
-	*l = *s;
 }
 
 void mxd_db_error(void)
@@ -153,23 +166,46 @@ static int64_t jint(json_t *o, const char *k)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
+/* Keep lag for (worker, partition); 0, or -1 when out of memory. */
+static int lag_put(int worker, const char *partition, int64_t lag)
+{
+	if (lags.n == lags.cap) {
+		size_t cap = lags.cap ? lags.cap * 2 : 64;
+		struct lag_entry *e = realloc(lags.e, cap * sizeof(*e));
+		if (!e)
+			return -1;
+		lags.e = e;
+		lags.cap = cap;
+	}
+	struct lag_entry *e = &lags.e[lags.n++];
+	e->worker = worker;
+	snprintf(e->partition, sizeof(e->partition), "%s", partition);
+	e->lag = lag;
+	return 0;
+}
+
 /* librdkafka statistics (JSON, every statistics.interval.ms, on the
- * consumer's poll thread): rebuild the lag gauge from the events topic's
- * assigned partitions. Lag is librdkafka's consumer_lag (end offset minus
- * the committed offset, which meterd commits after each batch); before the
+ * worker's poll thread): the lag of the events topic's partitions assigned
+ * to that worker. Lag is librdkafka's consumer_lag (end offset minus the
+ * committed offset, which meterd commits after each batch); before the
  * first commit of an assignment it is unknown there, and the end offset
  * minus the fetch position stands in. */
-static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+void mxd_kafka_stats(int worker, const char *json, size_t json_len)
 {
-	(void)rk;
-	(void)opaque;
+	if (!mxd.on)
+		return;
 	json_error_t err;
 	json_t *doc = json_loadb(json, json_len, 0, &err);
 	if (!doc)
-		return 0;
+		return;
 	json_t *topic = json_object_get(json_object_get(doc, "topics"), mxd.topic);
 	json_t *partitions = json_object_get(topic, "partitions");
-	mx_clear(mxd.lag);
+	pthread_mutex_lock(&lags.lock);
+	size_t kept = 0;
+	for (size_t i = 0; i < lags.n; i++)
+		if (lags.e[i].worker != worker)
+			lags.e[kept++] = lags.e[i];
+	lags.n = kept;
 	const char *key;
 	json_t *p;
 	json_object_foreach(partitions, key, p)
@@ -179,7 +215,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 		const char *state = json_string_value(json_object_get(p, "fetch_state"));
 		if (!state || strcmp(state, "none") == 0 || strcmp(state, "stopped") == 0 ||
 		    strcmp(state, "stopping") == 0)
-			continue; /* not assigned to us */
+			continue; /* not assigned to this worker */
 		int64_t lag = jint(p, "consumer_lag");
 		if (lag < 0) {
 			int64_t hi = jint(p, "hi_offset"), next = jint(p, "next_offset");
@@ -187,10 +223,14 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 				continue;
 			lag = hi > next ? hi - next : 0;
 		}
-		mx_set(mxd.lag, MX_L(key), (double)lag);
+		if (lag_put(worker, key, lag) != 0)
+			break;
 	}
+	mx_clear(mxd.lag);
+	for (size_t i = 0; i < lags.n; i++)
+		mx_set(mxd.lag, MX_L(lags.e[i].partition), (double)lags.e[i].lag);
+	pthread_mutex_unlock(&lags.lock);
 	json_decref(doc);
-	return 0; /* librdkafka frees json */
 }
 
 int mxd_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
@@ -200,6 +240,5 @@ int mxd_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 	if (rd_kafka_conf_set(conf, "statistics.interval.ms", "5000", errstr, errstr_size) !=
 	    RD_KAFKA_CONF_OK)
 		return -1;
-	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	return 0;
 }

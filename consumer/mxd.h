@@ -32,9 +32,9 @@ void mxd_init(struct mx_registry *r, const struct meter_config *cfg);
 
 /* One message read from the events topic (any thread; lock-free). */
 void mxd_consumed(void);
-/* After each committed batch: the aggregator's cumulative stats (the
- * difference to the previous call is what this batch did). */
-void mxd_batch_committed(const struct agg_stats *s);
+/* After each committed batch: a worker's aggregator stats before and after
+ * it (cumulative; the difference is what this batch did). Any thread. */
+void mxd_batch_committed(const struct agg_stats *before, const struct agg_stats *after);
 void mxd_db_error(void);
 void mxd_kafka_error(void);
 void mxd_flags_published(int blocked, int ok);
@@ -43,8 +43,12 @@ void mxd_rollups_published(int n);
 /* n dead letters: "acknowledged" (before their batch committed), "pending"
  * (stored to be sent again) or "resent" (a pending one acknowledged). */
 void mxd_dead_letters(const char *outcome, int n);
-/* Ask librdkafka for statistics every few seconds and take the consumer lag
- * per partition from them (when metrics are enabled). 0, or -1 with errstr. */
+/* Ask librdkafka for statistics every few seconds (when metrics are
+ * enabled): the consumer's stats callback passes them to mxd_kafka_stats().
+ * 0, or -1 with errstr. */
 int mxd_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+/* librdkafka statistics (JSON) of consumer worker `worker`: the lag of the
+ * partitions it has replaces what it reported before (any thread). */
+void mxd_kafka_stats(int worker, const char *json, size_t json_len);
 
 #endif

@@ -4,9 +4,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 #include "db.h"
@@ -32,6 +34,12 @@ struct publisher {
 	int64_t backoff_ms;
 	uint64_t dr_ok, dr_failed; /* delivery reports */
 	struct pub_stats stats;
+	/* pub_start(): the thread that ticks, and what wakes it early. */
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int kicked, stopping; /* under lock */
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -97,6 +105,15 @@ void pub_destroy(struct publisher *p)
 {
 	if (!p)
 		return;
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		p->stopping = 1;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		pthread_cond_destroy(&p->wake);
+		pthread_mutex_destroy(&p->lock);
+	}
 	if (p->rk) {
 		if (rd_kafka_flush(p->rk, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_warnx("%d flags still queued at exit; they stay in the outbox and are "
@@ -304,6 +321,75 @@ void pub_tick(struct publisher *p, int kick)
 		if (db_broken(p->conn))
 			lose_conn(p, err);
 	}
+}
+
+#define TICK_MS 100
+
+static void *pub_thread(void *opaque)
+{
+	struct publisher *p = opaque;
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		if (!p->kicked) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += TICK_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&p->wake, &p->lock, &until);
+			if (p->stopping)
+				break;
+		}
+		int kick = p->kicked;
+		p->kicked = 0;
+		pthread_mutex_unlock(&p->lock);
+		pub_tick(p, kick);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int pub_start(struct publisher *p, char *errstr, size_t errstr_size)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0) {
+		snprintf(errstr, errstr_size, "cannot start the flag publisher: out of memory");
+		return -1;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_mutex_init(&p->lock, NULL);
+	if (rc == 0) {
+		rc = pthread_cond_init(&p->wake, &ca);
+		if (rc != 0)
+			pthread_mutex_destroy(&p->lock);
+	}
+	pthread_condattr_destroy(&ca);
+	if (rc == 0) {
+		rc = pthread_create(&p->thread, NULL, pub_thread, p);
+		if (rc != 0) {
+			pthread_cond_destroy(&p->wake);
+			pthread_mutex_destroy(&p->lock);
+		}
+	}
+	if (rc != 0) {
+		snprintf(errstr, errstr_size, "cannot start the flag publisher: %s", strerror(rc));
+		return -1;
+	}
+	p->started = 1;
+	return 0;
+}
+
+void pub_kick(struct publisher *p)
+{
+	if (!p || !p->started)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->kicked = 1;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
 }
 
 int pub_drain_once(struct publisher *p, char *errstr, size_t errstr_size)

@@ -29,13 +29,21 @@ struct pub_stats {
 /* app_name names the PostgreSQL session. NULL with errstr on bad config. */
 struct publisher *pub_new(const struct meter_config *cfg, const char *app_name, char *errstr,
 			  size_t errstr_size);
-/* Flushes what is queued (bounded) and releases the lock. NULL is a no-op. */
+/* Stops the thread (pub_start), flushes what is queued (bounded) and
+ * releases the lock. NULL is a no-op. */
 void pub_destroy(struct publisher *p);
 
-/* Call from the main loop (every 100 ms or so): keeps the database session,
- * tries to become the publisher, clears expired crossings once a second,
- * and drains the outbox when woken (LISTEN), when kick != 0 (a batch just
- * recorded crossings) or once a second. Bounded: never blocks for long. */
+/* meterd: run pub_tick() on a thread of its own, every 100 ms and at once
+ * when pub_kick() is called, until pub_destroy(). 0, or -1 with errstr. */
+int pub_start(struct publisher *p, char *errstr, size_t errstr_size);
+/* A batch just recorded crossings: get their flags out now, not at the
+ * next tick. Any thread; a no-op unless pub_start() ran. */
+void pub_kick(struct publisher *p);
+
+/* One turn (what the thread of pub_start() does every 100 ms): keeps the
+ * database session, tries to become the publisher, clears expired crossings
+ * once a second, and drains the outbox when woken (LISTEN), when kick != 0
+ * or once a second. Bounded: never blocks for long. */
 void pub_tick(struct publisher *p, int kick);
 
 /* For meterctl: if no other publisher holds the lock, take it, publish every

@@ -41,7 +41,7 @@ struct rollpub {
 	int64_t next_resend;
 	struct dlq *dlq; /* sends the dead letters left pending again */
 	atomic_uint_fast64_t published;
-	atomic_int backlog; /* the consumer is catching up */
+	atomic_uint_fast64_t backlog; /* bit w: consumer worker w is catching up */
 	uint64_t dr_failed;
 };
 
@@ -321,10 +321,10 @@ static void *run(void *arg)
 		 * make longer pauses, up to the maximum (measured at 1,500
 		 * events/s: rounds every ~5 s of ~30k records, and the
 		 * worker's RSS grew in steps). */
-		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog));
+		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog) != 0);
 		/* (A pause cut short once the backlog is gone.) */
 		for (int64_t t = 0; t < pause && !atomic_load(&r->stop) &&
-				    (t < 1000 || atomic_load(&r->backlog));
+				    (t < 1000 || atomic_load(&r->backlog) != 0);
 		     t += 100)
 			usleep(100000);
 	}
@@ -402,10 +402,15 @@ int64_t rollpub_pause_ms(int64_t round_ms, int backlog)
 	return pause < 1000 ? 1000 : pause > PUBLISH_MAX_PAUSE_MS ? PUBLISH_MAX_PAUSE_MS : pause;
 }
 
-void rollpub_set_backlog(struct rollpub *r, int backlog)
+void rollpub_set_backlog(struct rollpub *r, int worker, int backlog)
 {
-	if (r)
-		atomic_store(&r->backlog, backlog != 0);
+	if (!r || worker < 0 || worker >= 64)
+		return;
+	uint_fast64_t bit = (uint_fast64_t)1 << worker;
+	if (backlog)
+		atomic_fetch_or(&r->backlog, bit);
+	else
+		atomic_fetch_and(&r->backlog, ~bit);
 }
 
 uint64_t rollpub_published(const struct rollpub *r)

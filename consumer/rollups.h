@@ -32,10 +32,11 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
  * NULL is a no-op. */
 void rollpub_stop(struct rollpub *r);
 
-/* Whether the consumer is catching up on a backlog: then rounds are spaced
- * out (three times their duration, at most 15 s) to coalesce more batches;
- * otherwise there is a round a second. Any thread; NULL is a no-op. */
-void rollpub_set_backlog(struct rollpub *r, int backlog);
+/* Whether consumer worker `worker` (0..63) is catching up on a backlog:
+ * while any is, rounds are spaced out (three times their duration, at most
+ * 15 s) to coalesce more batches; otherwise there is a round a second. Any
+ * thread; NULL is a no-op. */
+void rollpub_set_backlog(struct rollpub *r, int worker, int backlog);
 
 /* The pause after a round that took round_ms: 1 s, or while catching up
  * three times the round, within 1 s .. 15 s. */

@@ -344,6 +344,11 @@ log_wait() {
 	done
 }
 
+# held_re N: an ERE for a meterd log line saying that the process now holds
+# N partitions (N may be a class such as [1-7]): "assigned N partition(s)"
+# with one worker, "(N in this process)" with several (METER_WORKERS).
+held_re() { echo "assigned $1 partition\\(s\\)\$|\\($1 in this process\\)"; }
+
 # Lines of NAME's log since its last start (or log_mark) matching ERE (count).
 log_count() {
 	tail -n +"$((MD_LINE[$1] + 1))" "$T_DIR/meterd-$1.log" | grep -Ec -- "$2" || true

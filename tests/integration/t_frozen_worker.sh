@@ -20,7 +20,7 @@ more_stored() { # more_stored N SECS WHAT
 
 meterd_start a
 wait_schema
-log_wait a 'assigned 8 partition' 30 || die "meterd a did not get all 8 partitions"
+log_wait a "$(held_re 8)" 30 || die "meterd a did not get all 8 partitions"
 gen --seed "${SEED:-$RANDOM}" --events 50000 --tenants 40 --tenant-prefix fz --dup-rate 5 \
 	--rate 2500 --oracle "$T_DIR/oracle" >"$T_DIR/gen.out" 2>&1 &
 GEN_PID=$!
@@ -29,7 +29,7 @@ more_stored 2000 60 "2000 messages stored" || die "meterd a stalled"
 log_mark a
 meterd_start b
 log_wait b 'events\[[0-9]+\] starts at' 60 || die "meterd b did not get a share of the partitions"
-log_wait a 'assigned [1-7] partition' 30 || die "meterd a did not give up partitions to b"
+log_wait a "$(held_re '[1-7]')" 30 || die "meterd a did not give up partitions to b"
 P=$(grep -m1 -oE 'events\[[0-9]+\] starts at' "$T_DIR/meterd-b.log" | tr -dc 0-9)
 [[ -n $P ]] || die "no partition of meterd b found in its log"
 wait_for "a stored offset for partition $P" 60 "SELECT count(*) = 1 FROM consumer_offsets
@@ -59,7 +59,7 @@ wait_for "meterd b's session idle in transaction" 25 \
 say "froze meterd b (SIGSTOP) inside its batch transaction"
 
 log_mark a
-check "meterd a took all 8 partitions from the frozen one" log_wait a 'assigned 8 partition' 60
+check "meterd a took all 8 partitions from the frozen one" log_wait a "$(held_re 8)" 60
 check "meterd a keeps committing while b is frozen (3000 more messages within 75 s)" \
 	more_stored 3000 75 "meterd a to store 3000 more messages alone"
 # Whatever meterd did about it, the database now drops the frozen session
@@ -77,7 +77,7 @@ check_eq "meterd a exit code on SIGTERM" 0 "$MD_RC"
 echo "==== test sends SIGCONT $(date -u +%H:%M:%S.%3N)" >>"$T_DIR/meterd-b.log"
 kill -CONT "${MD_PID[b]}"
 log_mark b
-log_wait b 'assigned 8 partition' 60 || die "meterd b did not get the 8 partitions after waking"
+log_wait b "$(held_re 8)" 60 || die "meterd b did not get the 8 partitions after waking"
 gen --seed "${SEED:-$RANDOM}" --events 5000 --tenants 40 --tenant-prefix fy \
 	--oracle "$T_DIR/oracle2" >"$T_DIR/gen2.out" 2>&1 || die "gen_events failed: $(cat "$T_DIR/gen2.out")"
 check "meterd b consumes every partition after waking (5000 new messages)" wait_caught_up 60

@@ -8,8 +8,9 @@ stored() { sql "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE
 
 # ---- part A: the batch in hand is committed, not dropped ----
 # Batches of 5000 or 60 s: 8000 messages make one full batch (committed at
-# once) and a partial one that nothing but the shutdown would commit.
-meterd_start a --batch-max 5000 --batch-wait 60s
+# once) and a partial one that nothing but the shutdown would commit. One
+# worker: each worker fills its own batches from its own partitions.
+meterd_start a --batch-max 5000 --batch-wait 60s --workers 1
 wait_schema
 gen --seed "${SEED:-$RANDOM}" --events 8000 --tenants 10 --tenant-prefix sa --dup-rate 5 \
 	--oracle "$T_DIR/oracle-a" >"$T_DIR/gen-a.out" 2>&1 || die "gen_events failed: $(cat "$T_DIR/gen-a.out")"

@@ -355,7 +355,8 @@ static void test_rollup_publisher_pause(void **state)
 	assert_int_equal(rollpub_pause_ms(60000, 1), 15000);
 }
 
-/* When a batch is due: one case per rule (batch-max 1000). */
+/* When a batch is due: one case per rule (batch-max 1000, catch-up batch-max
+ * 4000). */
 static void test_batch_due(void **state)
 {
 	(void)state;
@@ -367,7 +368,6 @@ static void test_batch_due(void **state)
 	} cases[] = {
 		{0, 100, 500, 500, 1, 0, 0, "nothing pending"},
 		{1000, 100, 0, 0, 0, 0, 1, "full"},
-		{1000, 100, 0, 0, 0, 1, 1, "full, catching up"},
 		/* The first message arrived while the consumer waited: batch-wait
 		 * from then, queue drained or not. */
 		{10, 100, 99, 99, 1, 0, 0, "waited 99 ms"},
@@ -379,21 +379,29 @@ static void test_batch_due(void **state)
 		/* Behind a 40 ms flush: still 100 ms from that flush's start. */
 		{10, 100, 50, 90, 1, 0, 0, "behind a short flush, 90 ms"},
 		{10, 100, 60, 100, 1, 0, 1, "behind a short flush, 100 ms"},
-		/* Catching up: ten times batch-wait from the first message added,
-		 * and at least a second. */
-		{10, 100, 999, 5000, 1, 1, 0, "catching up, 999 ms"},
-		{10, 100, 1000, 1000, 0, 1, 1, "catching up, 1 s"},
-		{10, 50, 999, 999, 1, 1, 0, "catching up, wait 50 ms, 999 ms"},
-		{10, 50, 1000, 1000, 1, 1, 1, "catching up, wait 50 ms, 1 s"},
-		{10, 200, 1999, 1999, 1, 1, 0, "catching up, wait 200 ms, 1999 ms"},
-		{10, 200, 2000, 2000, 1, 1, 1, "catching up, wait 200 ms, 2 s"},
+		/* Catching up: batches grow to the catch-up batch-max, or wait ten
+		 * times batch-wait from the first message added, at least 5 s. */
+		{1000, 100, 0, 0, 0, 1, 0, "batch-max, catching up"},
+		{3999, 100, 0, 0, 0, 1, 0, "catching up, one short of full"},
+		{4000, 100, 0, 0, 0, 1, 1, "full, catching up"},
+		{10, 100, 4999, 5000, 1, 1, 0, "catching up, 4999 ms"},
+		{10, 100, 5000, 5000, 0, 1, 1, "catching up, 5 s"},
+		{10, 50, 4999, 4999, 1, 1, 0, "catching up, wait 50 ms, 4999 ms"},
+		{10, 50, 5000, 5000, 1, 1, 1, "catching up, wait 50 ms, 5 s"},
+		{10, 1000, 9999, 9999, 1, 1, 0, "catching up, wait 1 s, 9999 ms"},
+		{10, 1000, 10000, 10000, 1, 1, 1, "catching up, wait 1 s, 10 s"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int due = consumer_batch_due(cases[i].pending, 1000, cases[i].wait, cases[i].age,
-					     cases[i].ready_age, cases[i].queue_empty, cases[i].backlog);
+		struct consumer_batching b = {1000, 4000, cases[i].wait};
+		int due = consumer_batch_due(&b, cases[i].pending, cases[i].age, cases[i].ready_age,
+					     cases[i].queue_empty, cases[i].backlog);
 		if (due != cases[i].due)
 			fail_msg("%s: due %d, expected %d", cases[i].what, due, cases[i].due);
 	}
+	/* A catch-up batch-max below batch-max: batch-max holds. */
+	struct consumer_batching small = {1000, 500, 100};
+	assert_int_equal(consumer_batch_due(&small, 999, 0, 0, 0, 1), 0);
+	assert_int_equal(consumer_batch_due(&small, 1000, 0, 0, 0, 1), 1);
 }
 
 int main(void)
