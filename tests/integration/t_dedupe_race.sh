@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# t_dedupe_race: another transaction inserts the same new (tenant, id) into
+# event_ids while meterd's batch does (a producer keyed copies of an event
+# by something other than its tenant, so they sit on two partitions read by
+# two workers or processes). meterd's insert waits for the other, fails with
+# a unique violation when it commits, and meterd applies its batch again:
+# the copy is now a duplicate. The event counts once, the batch's other
+# events count, nothing stalls.
+source "$(dirname "$0")/lib.sh"
+test_init --partitions 2
+
+meterd_start a
+wait_schema
+log_wait a "$(held_re 2)" 60 || die "meterd did not get its partitions"
+
+# Another session takes (race, r-1) first and holds it uncommitted.
+coproc HOLD { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
+hold_pid=$HOLD_PID hold_fd=${HOLD[1]}
+echo "BEGIN; INSERT INTO event_ids (tenant_id, event_id, occurred_at) VALUES ('race', 'r-1', now());" >&"$hold_fd"
+wait_for "the other session to hold (race, r-1)" 20 \
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$T_DB' AND state LIKE 'idle in transaction%'" ||
+	die "the holding session did not start"
+
+NOW=$(utc_now)
+D='"user_id":"u-1","api_key_id":"k-1","provider":"openai","model":"gpt-4o-mini","operation":"chat","input_tokens":100,"output_tokens":10'
+printf 'race\t%s\n' "$(event r-1 race "$NOW" "$D")" "$(event r-2 race "$NOW" "$D")" >"$T_DIR/events"
+produce_lines "$T_DIR/events"
+wait_for "meterd's batch to wait for the held pair" 30 \
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name LIKE 'meterd-%' AND wait_event_type = 'Lock'" ||
+	die "meterd's batch never waited for the held pair"
+echo "COMMIT;" >&"$hold_fd"
+exec {hold_fd}>&-
+wait "$hold_pid" 2>/dev/null || true
+
+wait_for "both messages stored" 30 \
+	"SELECT coalesce(sum(next_offset), 0) = 2 FROM consumer_offsets WHERE group_id = '$T_GROUP'" ||
+	die "meterd did not store the batch"
+check "meterd applied the batch again" test "$(log_count a 'batch conflict, retrying')" -ge 1
+check_eq "r-1 not counted by meterd (the other session's)" 0 "$(sql "SELECT count(*) FROM events WHERE event_id = 'r-1'")"
+check_eq "r-2 counted" 1 "$(sql "SELECT count(*) FROM events WHERE event_id = 'r-2'")"
+check_eq "the tenant's day rollup holds r-2 alone" "1 1" \
+	"$(sql "SELECT events, requests FROM rollups WHERE tenant_id = 'race' AND subject_type = 'tenant' AND period = 'day'" | tr '|' ' ')"
+check_eq "one (race, r-1) in event_ids" 1 "$(sql "SELECT count(*) FROM event_ids WHERE tenant_id = 'race' AND event_id = 'r-1'")"
+meterd_stop a
+check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
+test_done
