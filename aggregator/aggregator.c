@@ -681,42 +681,79 @@ static void keep_state(struct agg *a, const PGresult *res)
 	snprintf(a->state, sizeof(a->state), "%s", s ? s : "");
 }
 
-static int copy_in(struct agg *a, const char *sql, const struct buf *b, char *errstr,
-		   size_t errstr_size)
+/* A COPY ... FROM STDIN is streamed: rows are formatted into a->copybuf and
+ * sent whenever it holds COPY_CHUNK bytes, so the server parses them while
+ * the next ones are formatted, and the buffer stays small whatever the
+ * batch's size (a 100,000-event batch's event log is ~40 MB of text). */
+#define COPY_CHUNK (256 * 1024)
+
+struct copy {
+	struct agg *a;
+	const char *sql;
+	int started, failed;
+};
+
+static int copy_fail(struct copy *c, PGresult *res, char *errstr, size_t errstr_size)
 {
+	if (res)
+		keep_state(c->a, res);
+	db_describe(c->a->conn, res, "COPY", errstr, errstr_size);
+	c->failed = 1;
+	return -1;
+}
+
+/* Send what a->copybuf holds if it is at least `least` bytes (starting the
+ * COPY first); 0 or -1 with errstr. */
+static int copy_send(struct copy *c, size_t least, char *errstr, size_t errstr_size)
+{
+	struct buf *b = &c->a->copybuf;
+	if (c->failed)
+		return -1;
 	if (b->oom) {
 		snprintf(errstr, errstr_size, "out of memory staging the batch");
+		c->failed = 1;
 		return -1;
 	}
-	PGresult *res = PQexec(a->conn, sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		keep_state(a, res);
-		db_describe(a->conn, res, "COPY", errstr, errstr_size);
+	if (b->len == 0 || b->len < least)
+		return 0;
+	if (!c->started) {
+		PGresult *res = PQexec(c->a->conn, c->sql);
+		int rc = PQresultStatus(res) == PGRES_COPY_IN ? 0
+							      : copy_fail(c, res, errstr, errstr_size);
 		PQclear(res);
-		return -1;
+		if (rc != 0)
+			return -1;
+		c->started = 1;
 	}
-	PQclear(res);
-	int ok = 1;
-	const size_t chunk = 1 << 20;
-	for (size_t off = 0; off < b->len && ok; off += chunk) {
-		size_t n = b->len - off < chunk ? b->len - off : chunk;
-		if (PQputCopyData(a->conn, b->data + off, (int)n) != 1)
-			ok = 0;
-	}
-	if (PQputCopyEnd(a->conn, ok ? NULL : "client error") != 1)
-		ok = 0;
-	int failed = !ok;
-	while ((res = PQgetResult(a->conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed) {
-			keep_state(a, res);
-			db_describe(a->conn, res, "COPY", errstr, errstr_size);
-			failed = 1;
-		}
+	if (PQputCopyData(c->a->conn, b->data, (int)b->len) != 1)
+		return copy_fail(c, NULL, errstr, errstr_size);
+	buf_reset(b);
+	return 0;
+}
+
+/* Send the rest and end the COPY (or abort it after a failure). */
+static int copy_end(struct copy *c, char *errstr, size_t errstr_size)
+{
+	copy_send(c, 0, errstr, errstr_size);
+	if (!c->started)
+		return c->failed ? -1 : 0;
+	int failed = c->failed;
+	if (PQputCopyEnd(c->a->conn, failed ? "client error" : NULL) != 1 && !failed)
+		failed = copy_fail(c, NULL, errstr, errstr_size) != 0;
+	PGresult *res;
+	while ((res = PQgetResult(c->a->conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !failed)
+			failed = copy_fail(c, res, errstr, errstr_size) != 0;
 		PQclear(res);
 	}
-	if (failed && !*errstr)
-		db_describe(a->conn, NULL, "COPY", errstr, errstr_size);
 	return failed ? -1 : 0;
+}
+
+/* COPY what a->copybuf holds, in one go. */
+static int copy_in(struct agg *a, const char *sql, char *errstr, size_t errstr_size)
+{
+	struct copy c = {a, sql, 0, 0};
+	return copy_end(&c, errstr, errstr_size);
 }
 
 static int find_range(struct part_range *r, int nr, int32_t p)
@@ -881,6 +918,7 @@ out:
 static int dedupe(struct agg *a, uint64_t *dups, char *errstr, size_t errstr_size)
 {
 	struct buf *b = &a->copybuf;
+	struct copy c = {a, "COPY stage_ids FROM STDIN", 0, 0};
 	char ts[40];
 	buf_reset(b);
 	for (size_t i = 0; i < a->n; i++) {
@@ -893,11 +931,13 @@ static int dedupe(struct agg *a, uint64_t *dups, char *errstr, size_t errstr_siz
 		copy_str(b, it->id);
 		copy_text(b, ts);
 		copy_eol(b);
+		if (copy_send(&c, COPY_CHUNK, errstr, errstr_size) != 0)
+			break;
 	}
-	if (b->len == 0)
-		return 0;
-	if (copy_in(a, "COPY stage_ids FROM STDIN", b, errstr, errstr_size) != 0)
+	if (copy_end(&c, errstr, errstr_size) != 0)
 		return -1;
+	if (!c.started)
+		return 0;
 	PGresult *res = db_query(a->conn, "SELECT idx FROM meter_dedupe()", 0, NULL, errstr,
 				 errstr_size, a->state);
 	if (!res)
@@ -918,6 +958,7 @@ static int dedupe(struct agg *a, uint64_t *dups, char *errstr, size_t errstr_siz
 static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_size)
 {
 	struct buf *b = &a->copybuf;
+	struct copy c = {a, "COPY events (" EVENT_COLUMNS ") FROM STDIN", 0, 0};
 	buf_reset(b);
 	rol_reset(a->rol);
 	*counted = 0;
@@ -926,6 +967,8 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 		if (it->kind != IT_EVENT)
 			continue;
 		copy_event_row(b, a->topic, it);
+		if (copy_send(&c, COPY_CHUNK, errstr, errstr_size) != 0)
+			break;
 		struct rol_event re = {it->tenant_id,   it->user_id,
 				       it->api_key_id,  it->provider,
 				       it->model,       it->operation,
@@ -936,12 +979,12 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 				       it->nunits};
 		if (rol_add(a->rol, &re) != 0) {
 			snprintf(errstr, errstr_size, "out of memory adding up the batch");
-			return -1;
+			c.failed = 1;
+			break;
 		}
 		(*counted)++;
 	}
-	if (b->len &&
-	    copy_in(a, "COPY events (" EVENT_COLUMNS ") FROM STDIN", b, errstr, errstr_size) != 0)
+	if (copy_end(&c, errstr, errstr_size) != 0)
 		return -1;
 	if (rol_rows(a->rol)) {
 		buf_reset(b);
@@ -949,14 +992,14 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
 			return -1;
 		}
-		if (copy_in(a, "COPY stage_rollups FROM STDIN", b, errstr, errstr_size) != 0)
+		if (copy_in(a, "COPY stage_rollups FROM STDIN", errstr, errstr_size) != 0)
 			return -1;
 		buf_reset(b);
 		if (rol_copy_breakdown(a->rol, b) != 0) {
 			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
 			return -1;
 		}
-		if (copy_in(a, "COPY stage_breakdown FROM STDIN", b, errstr, errstr_size) != 0)
+		if (copy_in(a, "COPY stage_breakdown FROM STDIN", errstr, errstr_size) != 0)
 			return -1;
 	}
 	if (a->nrejects) {
@@ -964,7 +1007,7 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 		for (size_t i = 0; i < a->n; i++)
 			if (a->items[i].kind == IT_REJECT)
 				copy_reject_row(b, a->topic, &a->items[i], a->rejects_sent);
-		if (copy_in(a, "COPY stage_rejects FROM STDIN", b, errstr, errstr_size) != 0)
+		if (copy_in(a, "COPY stage_rejects FROM STDIN", errstr, errstr_size) != 0)
 			return -1;
 	}
 	return 0;
