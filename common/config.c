@@ -68,13 +68,14 @@ static const struct cfg_opt opts[] = {
 	R_DUR("batch-wait", "METER_BATCH_WAIT", "100ms", batch_wait_ms, 1, 600000, CFG_METERD,
 	    "Longest time a batch's first message waits, counted from when it could be"
 	    " read (after a commit longer than this, the next batch goes once the queue"
-	    " is drained); ten times longer, at least 5s, while the partitions hold a"
-	    " backlog (catching up)."),
+	    " is drained); ten times longer, at least 5s, while catching up on a"
+	    " backlog."),
 	R_INT("catchup-batch-max", "METER_CATCHUP_BATCH_MAX", "100000", catchup_batch_max, 1,
 	    1000000, CFG_METERD,
-	    "Most messages in one batch while a worker's partitions hold a backlog (2,000"
-	    " messages or more behind their ends): bigger batches add more events into each"
-	    " rollup row, so catching up costs less per event (METER_BATCH_MAX when larger)."),
+	    "Most messages in one batch while catching up: when a worker's batch and the"
+	    " messages its partitions hold beyond it reach this many, the batch waits for"
+	    " them; bigger batches add more events into each rollup row, so catching up"
+	    " costs less per event (METER_BATCH_MAX when larger)."),
 	INT("workers", "METER_WORKERS", "2", workers, 1, 64, CFG_METERD,
 	    "Consumers in this process, each a member of the group with its own thread and"
 	    " database connection: one applies its batch while another parses and applies its"

@@ -28,10 +28,7 @@
 #include "publisher.h"
 #include "rollups.h"
 
-/* The assigned partitions this far behind their ends, together, mean a
- * backlog (see consumer_run). */
-#define CATCHUP_BACKLOG 2000
-/* With a backlog, a batch may wait ten times batch-wait, and at least this
+/* Catching up, a batch may wait ten times batch-wait, and at least this
  * long (ms): a worker fills a 100,000-message catch-up batch in 2-3 s while
  * another applies its own. */
 #define CATCHUP_WAIT_MIN_MS 5000
@@ -503,7 +500,7 @@ static void handle_message(struct consumer *c, rd_kafka_message_t *m)
 		c->letters_queued = 0;
 	}
 	/* How far behind this partition is (from the last fetch response; no
-	 * request): a backlog lets the batch grow past METER_BATCH_WAIT. */
+	 * request): catching up, the batch grows (consumer_catching_up). */
 	int64_t lo, hi;
 	if (rd_kafka_get_watermark_offsets(c->rk, c->topic, m->partition, &lo, &hi) ==
 	    RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -549,10 +546,10 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			}
 		}
 		/* When the batch is due: see consumer_batch_due. */
-		int backlog = c->behind >= CATCHUP_BACKLOG;
 		int timeout = 100;
 		if (agg_pending(c->agg)) {
-			int64_t due = backlog ? c->batch_started + catchup_wait_ms(c->batching.wait_ms)
+			int64_t due = consumer_catching_up(&c->batching, agg_pending(c->agg), c->behind)
+					      ? c->batch_started + catchup_wait_ms(c->batching.wait_ms)
 					      : c->batch_ready + c->batching.wait_ms;
 			int64_t left = due - mono_ms();
 			timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
@@ -566,11 +563,11 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			c->drained = 1;
 		}
 		dlq_poll(c->dlq);
-		backlog = c->behind >= CATCHUP_BACKLOG;
-		rollpub_set_backlog(c->sh.rollpub, c->worker, backlog);
+		rollpub_set_backlog(c->sh.rollpub, c->worker,
+				    consumer_catching_up(&c->batching, agg_pending(c->agg), c->behind));
 		int64_t now = mono_ms();
 		if (consumer_batch_due(&c->batching, agg_pending(c->agg), now - c->batch_started,
-				       now - c->batch_ready, queue_empty, backlog))
+				       now - c->batch_ready, queue_empty, c->behind))
 			flush_batch(c);
 	}
 	rollpub_set_backlog(c->sh.rollpub, c->worker, 0);
@@ -598,15 +595,25 @@ void consumer_batching_from_config(struct consumer_batching *b, const struct met
 	b->wait_ms = cfg->batch_wait_ms;
 }
 
+static int64_t catchup_max(const struct consumer_batching *b)
+{
+	return b->catchup_max > b->max ? b->catchup_max : b->max;
+}
+
+int consumer_catching_up(const struct consumer_batching *b, size_t pending, int64_t behind)
+{
+	return behind > 0 && (int64_t)pending + behind >= catchup_max(b);
+}
+
 int consumer_batch_due(const struct consumer_batching *b, size_t pending, int64_t age_ms,
-		       int64_t ready_age_ms, int queue_empty, int backlog)
+		       int64_t ready_age_ms, int queue_empty, int64_t behind)
 {
 	if (pending == 0)
 		return 0;
-	if (backlog) {
-		int64_t max = b->catchup_max > b->max ? b->catchup_max : b->max;
-		return (int64_t)pending >= max || age_ms >= catchup_wait_ms(b->wait_ms);
-	}
+	if ((int64_t)pending >= catchup_max(b))
+		return 1;
+	if (consumer_catching_up(b, pending, behind))
+		return age_ms >= catchup_wait_ms(b->wait_ms);
 	if ((int64_t)pending >= b->max)
 		return 1;
 	return age_ms >= b->wait_ms || (ready_age_ms >= b->wait_ms && queue_empty);

@@ -60,22 +60,28 @@ const struct agg_stats *consumer_stats(const struct consumer *c);
 void consumer_reconfigure(struct consumer *c, const struct meter_config *cfg);
 /* The batching options of cfg. */
 void consumer_batching_from_config(struct consumer_batching *b, const struct meter_config *cfg);
+/* Whether a worker is catching up: the messages in its batch and those its
+ * partitions hold beyond it (behind, from the last fetch responses) fill a
+ * catch-up batch (METER_CATCHUP_BATCH_MAX, or METER_BATCH_MAX when larger).
+ * Waiting for them then makes a bigger batch at once; with less, waiting
+ * longer only adds latency. */
+int consumer_catching_up(const struct consumer_batching *b, size_t pending, int64_t behind);
 /* Whether the pending batch is due (pending messages; the batch's age
  * since its first message was added and since that message could have
- * been read; queue_empty: the last poll found nothing queued; backlog: the
- * worker's partitions are far behind their ends).
+ * been read; queue_empty: the last poll found nothing queued; behind: the
+ * messages the worker's partitions hold beyond those read).
  * A batch is due at batch-max messages, or when its first message has
  * waited batch-wait. That wait counts from when the message could have
  * been read: a message queued behind the previous flush has been waiting
  * since that flush began, so the batch after a flush longer than
  * batch-wait goes as soon as the queue is drained, instead of waiting
  * batch-wait again (group commit: the batches' size follows the load, and
- * a batch starts at most once per batch-wait). With a backlog, the wait
- * stretches to ten times batch-wait (at least 5 s) from the first message
- * added, and the batch may grow to METER_CATCHUP_BATCH_MAX: bigger batches
- * mean fewer upserts per event while catching up. */
+ * a batch starts at most once per batch-wait). While catching up
+ * (consumer_catching_up), the batch grows to the catch-up batch-max, or
+ * waits ten times batch-wait (at least 5 s) from the first message added:
+ * bigger batches mean fewer upserts per event. */
 int consumer_batch_due(const struct consumer_batching *b, size_t pending, int64_t age_ms,
-		       int64_t ready_age_ms, int queue_empty, int backlog);
+		       int64_t ready_age_ms, int queue_empty, int64_t behind);
 /* consumer_destroy(NULL) is a no-op. */
 void consumer_destroy(struct consumer *c);
 

@@ -363,7 +363,9 @@ static void test_batch_due(void **state)
 	static const struct {
 		size_t pending;
 		int64_t wait, age, ready_age;
-		int queue_empty, backlog, due;
+		int queue_empty;
+		int64_t behind;
+		int due;
 		const char *what;
 	} cases[] = {
 		{0, 100, 500, 500, 1, 0, 0, "nothing pending"},
@@ -379,22 +381,29 @@ static void test_batch_due(void **state)
 		/* Behind a 40 ms flush: still 100 ms from that flush's start. */
 		{10, 100, 50, 90, 1, 0, 0, "behind a short flush, 90 ms"},
 		{10, 100, 60, 100, 1, 0, 1, "behind a short flush, 100 ms"},
-		/* Catching up: batches grow to the catch-up batch-max, or wait ten
+		/* Catching up (the batch and what is behind fill a catch-up
+		 * batch): batches grow to the catch-up batch-max, or wait ten
 		 * times batch-wait from the first message added, at least 5 s. */
-		{1000, 100, 0, 0, 0, 1, 0, "batch-max, catching up"},
+		{1000, 100, 0, 0, 0, 3000, 0, "batch-max, catching up"},
 		{3999, 100, 0, 0, 0, 1, 0, "catching up, one short of full"},
 		{4000, 100, 0, 0, 0, 1, 1, "full, catching up"},
-		{10, 100, 4999, 5000, 1, 1, 0, "catching up, 4999 ms"},
-		{10, 100, 5000, 5000, 0, 1, 1, "catching up, 5 s"},
-		{10, 50, 4999, 4999, 1, 1, 0, "catching up, wait 50 ms, 4999 ms"},
-		{10, 50, 5000, 5000, 1, 1, 1, "catching up, wait 50 ms, 5 s"},
-		{10, 1000, 9999, 9999, 1, 1, 0, "catching up, wait 1 s, 9999 ms"},
-		{10, 1000, 10000, 10000, 1, 1, 1, "catching up, wait 1 s, 10 s"},
+		{4000, 100, 0, 0, 0, 0, 1, "full, nothing behind"},
+		{10, 100, 4999, 5000, 1, 3990, 0, "catching up, 4999 ms"},
+		{10, 100, 5000, 5000, 0, 3990, 1, "catching up, 5 s"},
+		{10, 50, 4999, 4999, 1, 3990, 0, "catching up, wait 50 ms, 4999 ms"},
+		{10, 50, 5000, 5000, 1, 3990, 1, "catching up, wait 50 ms, 5 s"},
+		{10, 1000, 9999, 9999, 1, 3990, 0, "catching up, wait 1 s, 9999 ms"},
+		{10, 1000, 10000, 10000, 1, 3990, 1, "catching up, wait 1 s, 10 s"},
+		/* Behind, but not by a catch-up batch: the usual rules (waiting
+		 * longer would only add latency). */
+		{1000, 100, 0, 0, 0, 2999, 1, "batch-max, a short backlog"},
+		{10, 100, 99, 99, 1, 3989, 0, "a short backlog, 99 ms"},
+		{10, 100, 100, 100, 0, 3989, 1, "a short backlog, 100 ms"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct consumer_batching b = {1000, 4000, cases[i].wait};
 		int due = consumer_batch_due(&b, cases[i].pending, cases[i].age, cases[i].ready_age,
-					     cases[i].queue_empty, cases[i].backlog);
+					     cases[i].queue_empty, cases[i].behind);
 		if (due != cases[i].due)
 			fail_msg("%s: due %d, expected %d", cases[i].what, due, cases[i].due);
 	}
@@ -402,6 +411,12 @@ static void test_batch_due(void **state)
 	struct consumer_batching small = {1000, 500, 100};
 	assert_int_equal(consumer_batch_due(&small, 999, 0, 0, 0, 1), 0);
 	assert_int_equal(consumer_batch_due(&small, 1000, 0, 0, 0, 1), 1);
+	assert_false(consumer_catching_up(&small, 998, 1));
+	assert_true(consumer_catching_up(&small, 999, 1));
+	/* Nothing behind: not catching up, however full. */
+	struct consumer_batching b = {1000, 4000, 100};
+	assert_false(consumer_catching_up(&b, 5000, 0));
+	assert_true(consumer_catching_up(&b, 0, 4000));
 }
 
 int main(void)
