@@ -781,11 +781,7 @@ static enum agg_result classify(struct agg *a, const char *state)
 		return AGG_DB_DOWN;
 	if (strcmp(state, "MT001") == 0)
 		return AGG_FENCED;
-	/* Serialization failure, deadlock, and a unique violation: another
-	 * transaction inserted the same new (tenant, id) into event_ids first
-	 * (meter_dedupe); applied again, the batch finds it a duplicate. */
-	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-	    strcmp(state, "23505") == 0)
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return AGG_RETRY;
 	/* Class 08 (connection), 57P (shutdown, e.g. admin_shutdown), 53 (resources). */
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||

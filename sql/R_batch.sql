@@ -82,28 +82,22 @@ BEGIN
 END $$;
 
 -- Dedupe against everything counted before (the batch itself was
--- deduplicated by the caller): return the idx of the staged pairs already in
--- event_ids, and insert the others, in key order. A lookup and a plain
--- insert cost ~30 % less than INSERT ... ON CONFLICT DO NOTHING RETURNING
--- (its speculative insertion). Two workers meeting the same new pair (a
--- producer that keys events by something else than the tenant) cannot both
--- insert it: the second waits for the first and then fails with 23505,
--- and meterd applies its batch again (where the pair is now a duplicate).
+-- deduplicated by the caller): insert the staged pairs into event_ids and
+-- return the idx of those already there. Inserted in key order so that two
+-- workers meeting the same ids cannot deadlock.
 DROP FUNCTION IF EXISTS meter_dedupe();
 CREATE FUNCTION meter_dedupe() RETURNS TABLE (idx int)
-LANGUAGE plpgsql AS $$
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS stage_dups (idx int NOT NULL) ON COMMIT DELETE ROWS;
-    INSERT INTO stage_dups
+LANGUAGE sql AS $$
+    WITH fresh AS (
+        INSERT INTO event_ids (tenant_id, event_id, occurred_at)
+        SELECT tenant_id, event_id, occurred_at FROM stage_ids ORDER BY tenant_id, event_id
+        ON CONFLICT DO NOTHING
+        RETURNING tenant_id, event_id
+    )
     SELECT s.idx FROM stage_ids s
-     WHERE EXISTS (SELECT 1 FROM event_ids e
-                    WHERE e.tenant_id = s.tenant_id AND e.event_id = s.event_id);
-    INSERT INTO event_ids (tenant_id, event_id, occurred_at)
-    SELECT s.tenant_id, s.event_id, s.occurred_at FROM stage_ids s
-     WHERE NOT EXISTS (SELECT 1 FROM stage_dups d WHERE d.idx = s.idx)
-     ORDER BY s.tenant_id, s.event_id;
-    RETURN QUERY SELECT d.idx FROM stage_dups d;
-END $$;
+     WHERE NOT EXISTS (SELECT 1 FROM fresh f
+                        WHERE f.tenant_id = s.tenant_id AND f.event_id = s.event_id)
+$$;
 
 -- Make sure the monthly partition of events holding ts exists.
 CREATE OR REPLACE FUNCTION meter_ensure_event_partition(ts timestamptz) RETURNS text
