@@ -63,7 +63,7 @@ MPID=
 cleanup() {
 	[[ -n $MPID ]] && kill -TERM "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
 	"$ROOT/dev/env.sh" stop "$DIR" >/dev/null 2>&1 || true
-	rm -rf "$WORK"
+	if [[ -n ${BENCH_KEEP:-} ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 say "starting a durable PostgreSQL and the mock Kafka cluster in $DIR"
