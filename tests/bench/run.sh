@@ -23,7 +23,8 @@
 # LATENCY_SECONDS (30; 600 for the 10-minute RSS check), LATENCY_RATE (half
 # the catch-up rate), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (128),
 # LATENCY_PARTS (8), PROBES (100), BATCH_MAX (meterd's default when unset),
-# FETCH_WAIT_MS (10), WARMUP_SECONDS (5).
+# FETCH_WAIT_MS (10), WARMUP_SECONDS (5), BENCH_KEEP (unset; 1 keeps the work
+# directory with meterd's log of each phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REPS=${REPS:-3}
