@@ -230,8 +230,9 @@ static int model_matches(const struct price *pr, const char *provider, const cha
 	       (model[pr->model_len] == '\0' || model[pr->model_len] == '-');
 }
 
-/* Best first: longer model name, then later valid_from. */
-static const struct prc *sort_ctx;
+/* Best first: longer model name, then later valid_from. The comparator's
+ * context is per thread: each consumer worker has its own price table. */
+static _Thread_local const struct prc *sort_ctx;
 static int cand_cmp(const void *x, const void *y)
 {
 	const struct price *a = &sort_ctx->rows[*(const int *)x];

@@ -276,7 +276,9 @@ static void copy_sums(struct buf *b, const struct sums *s, int with_quantity)
 	copy_eol(b);
 }
 
-static const char *sort_keys; /* qsort has no context argument in C11 */
+/* qsort has no context argument in C11; per thread, as every consumer
+ * worker sorts its own batch's rows at the same time. */
+static _Thread_local const char *sort_keys;
 
 static int row_cmp(const void *x, const void *y)
 {

@@ -1,23 +1,28 @@
 /* clock.c - see clock.h. */
 #include "clock.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "num.h"
 
+static int64_t offset_s;
+static pthread_once_t offset_once = PTHREAD_ONCE_INIT;
+
+static void load_offset(void)
+{
+	const char *v = getenv("METER_TEST_CLOCK_OFFSET");
+	int64_t s;
+	if (v && num_parse_i64(v, -3153600000LL, 3153600000LL, &s) == 0)
+		offset_s = s;
+}
+
+/* Read once, by whichever thread asks first. */
 int64_t clock_offset_s(void)
 {
-	static int loaded;
-	static int64_t offset;
-	if (!loaded) {
-		const char *v = getenv("METER_TEST_CLOCK_OFFSET");
-		int64_t s;
-		if (v && num_parse_i64(v, -3153600000LL, 3153600000LL, &s) == 0)
-			offset = s;
-		loaded = 1;
-	}
-	return offset;
+	pthread_once(&offset_once, load_offset);
+	return offset_s;
 }
 
 int64_t clock_wall_us(void)

@@ -1,6 +1,7 @@
 /* failpoint.c - see failpoint.h. */
 #include "failpoint.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,11 +18,13 @@ static struct {
 	char name[32];
 	int64_t countdown; /* crash when it reaches 0 */
 } points[FP_MAX];
-static int npoints = -1;
+static int npoints;
+/* Workers reach failpoints from their own threads. */
+static pthread_once_t points_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t points_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void load(void)
 {
-	npoints = 0;
 	const char *spec = getenv("METER_TEST_FAILPOINTS");
 	if (!spec || !*spec)
 		return;
@@ -51,12 +54,14 @@ void failpoint(const char *name)
 	(void)name;
 	return;
 #endif
-	if (npoints < 0)
-		load();
+	pthread_once(&points_once, load);
 	for (int i = 0; i < npoints; i++) {
 		if (strcmp(points[i].name, name) != 0)
 			continue;
-		if (--points[i].countdown == 0) {
+		pthread_mutex_lock(&points_lock);
+		int reached = --points[i].countdown == 0;
+		pthread_mutex_unlock(&points_lock);
+		if (reached) {
 			log_warnx("failpoint %s reached: killing this process", name);
 			kill(getpid(), SIGKILL);
 			_exit(137);

@@ -2,6 +2,7 @@
  * (the same rule as sql/001_schema.sql), civil dates, the in-memory rollup
  * sums and their COPY rows, and the hand-written number and time formats
  * checked against snprintf. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,6 +231,77 @@ static void test_rollup_rows_come_in_key_order(void **state)
 	rol_destroy(r);
 }
 
+/* Two workers sort their own batch's rows at the same time (the qsort
+ * comparator's context was once a plain global: each thread then compared
+ * its rows with the other's key buffer, out of order and out of bounds). */
+struct sort_job {
+	struct rol *r;
+	const char *want; /* the rows as one thread alone writes them */
+	int rounds, mismatches;
+};
+
+static struct rol *many_rows(const char *prefix, int n)
+{
+	struct rol *r = rol_new();
+	int32_t day = zone_days(2026, 12, 6);
+	for (int i = 0; i < n; i++) {
+		char tenant[32], user[32];
+		/* Inserted out of key order. */
+		snprintf(tenant, sizeof(tenant), "%s%05d", prefix, (i * 7919) % n);
+		snprintf(user, sizeof(user), "u%d", i % 13);
+		struct rol_event e = {tenant, user, "", "openai", "gpt-4o", "chat", day, 1, 1, 0, 1, 0, 1,
+				      NULL, 0};
+		if (rol_add(r, &e) != 0)
+			return NULL;
+	}
+	return r;
+}
+
+static void *sort_rounds(void *opaque)
+{
+	struct sort_job *j = opaque;
+	for (int k = 0; k < j->rounds; k++) {
+		struct buf b;
+		buf_init(&b, 0);
+		if (rol_copy_rollups(j->r, &b) != 0 || rol_copy_breakdown(j->r, &b) != 0 ||
+		    b.len != strlen(j->want) || memcmp(b.data, j->want, b.len) != 0)
+			j->mismatches++;
+		buf_free(&b);
+	}
+	return NULL;
+}
+
+static void test_rollup_rows_sorted_by_two_threads_at_once(void **state)
+{
+	(void)state;
+	struct sort_job jobs[2];
+	char *want[2];
+	for (int t = 0; t < 2; t++) {
+		/* Different key lengths and row counts in each. */
+		jobs[t].r = many_rows(t ? "tenant-long-prefix-" : "t", t ? 3000 : 5000);
+		assert_non_null(jobs[t].r);
+		struct buf b;
+		buf_init(&b, 0);
+		assert_int_equal(rol_copy_rollups(jobs[t].r, &b), 0);
+		assert_int_equal(rol_copy_breakdown(jobs[t].r, &b), 0);
+		buf_putc(&b, '\0');
+		want[t] = strdup(b.data);
+		buf_free(&b);
+		jobs[t].want = want[t];
+		jobs[t].rounds = 20;
+		jobs[t].mismatches = 0;
+	}
+	pthread_t th[2];
+	for (int t = 0; t < 2; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, sort_rounds, &jobs[t]), 0);
+	for (int t = 0; t < 2; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(jobs[t].mismatches, 0);
+		rol_destroy(jobs[t].r);
+		free(want[t]);
+	}
+}
+
 static void test_rollup_sums_rows_per_subject_and_period(void **state)
 {
 	(void)state;
@@ -427,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_civil_dates_round_trip),
 		cmocka_unit_test(test_rollup_sums_rows_per_subject_and_period),
 		cmocka_unit_test(test_rollup_rows_come_in_key_order),
+		cmocka_unit_test(test_rollup_rows_sorted_by_two_threads_at_once),
 		cmocka_unit_test(test_hand_formats_match_snprintf),
 		cmocka_unit_test(test_strmap_put_get_grow),
 		cmocka_unit_test(test_rollup_publisher_pause),
