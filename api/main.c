@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 #include "obs.h"
 #include "service.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 	/* Nothing of meter-api reloads; systemctl reload must not kill it. */
 	signal(SIGHUP, SIG_IGN);
 	svc_init();
+	crash_report_install("meter-api");
 	/* Held until sigsuspend, so a signal cannot slip in between the test of
 	 * stop_flag and the wait. */
 	sigset_t stops, waitmask;

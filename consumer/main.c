@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crash.h"
 #include "db.h"
 #include "log.h"
 #include "migrations.h"
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 		return early;
 	apply_log_config(&cfg);
 	svc_init();
+	crash_report_install("meterd");
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 #include "notifier.h"
 #include "obs.h"
@@ -365,6 +366,7 @@ int main(int argc, char **argv)
 	}
 	apply_log_config(&cfg);
 	svc_init();
+	crash_report_install("meter-notifier");
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_errorx("curl_global_init failed");

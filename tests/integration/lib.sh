@@ -69,6 +69,21 @@ env_setup() {
 		{ cat "$OWN_ENV.start.log"; die "dev/env.sh start failed"; }
 }
 
+# crash_stack LOG: the stack a daemon wrote when it died of a fault
+# (common/crash.c), each frame resolved to function and line by addr2line.
+crash_stack() {
+	grep -q ': fatal signal ' "$1" 2>/dev/null || return 0
+	echo "---- crash in $1, stack resolved:"
+	sed -n '/: fatal signal /,$p' "$1" | sed -nE 's/^([^ (]+)\(([^)]*)\)\[0x[0-9a-f]+\]$/\1 \2/p' |
+		while read -r mod off; do
+			case $off in
+			+0x*) addr2line -f -i -p -e "$mod" "${off#+}" 2>/dev/null | sed "s|^|  $(basename "$mod"): |" ;;
+			*) echo "  $(basename "$mod"): $off" ;;
+			esac
+		done
+}
+
+
 # On exit: stop our meterd processes and background jobs (by pid), show the
 # meterd logs on failure, run the at_exit hooks, stop a private environment.
 on_exit() {
@@ -91,6 +106,7 @@ on_exit() {
 			[[ -f $f ]] || continue
 			echo "---- last lines of $f"
 			grep -v CONFWARN "$f" | tail -n 25 || true
+			crash_stack "$f"
 		done
 	fi
 	local hook
