@@ -49,7 +49,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
 	char addr[20], thread[16] = "?";
-	hex((uintptr_t)(si ? si->si_addr : NULL), addr);
+	hex((uintptr_t)si->si_addr, addr);
 	pthread_getname_np(pthread_self(), thread, sizeof(thread));
 	put(crash_prog);
 	put(": fatal signal ");
@@ -64,15 +64,21 @@ static void on_fault(int sig, siginfo_t *si, void *uctx)
 	void *frames[MAX_FRAMES];
 	int n = backtrace(frames, MAX_FRAMES);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	/* The handler was installed with SA_RESETHAND: returning re-runs the
-	 * faulting instruction with the default action (SIGABRT from abort()
-	 * is raised again by abort itself). */
-	if (sig == SIGABRT || (si && si->si_code <= 0))
+	/* SA_RESETHAND restored the default action: returning re-runs a
+	 * faulting instruction, which now kills the process; a signal that was
+	 * sent (kill, raise, abort: si_code <= 0) is raised again. */
+	if (si->si_code <= 0)
 		raise(sig);
 }
 
 void crash_report_install(const char *prog)
 {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* A sanitized build (make SANITIZE=...): the sanitizer's own report
+	 * of a fault says more; keep its handlers. */
+	(void)prog;
+	return;
+#endif
 	crash_prog = prog;
 	void *warm[1];
 	backtrace(warm, 1); /* load libgcc now, not in the handler */

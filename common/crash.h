@@ -5,7 +5,8 @@
  * and the thread, then the stack (glibc's backtrace_symbols_fd(): module
  * and offset per frame, for addr2line), and then let the signal kill the
  * process as before (the exit status and any core dump are unchanged). A
- * crash seen once in a test log can then be located without a core.
+ * crash seen once in a test log can then be located without a core. Not in
+ * a build with AddressSanitizer or ThreadSanitizer, whose reports say more.
  */
 #ifndef METER_CRASH_H
 #define METER_CRASH_H

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,11 @@
 
 static struct {
 	char name[32];
-	int64_t countdown; /* crash when it reaches 0 */
+	atomic_llong countdown; /* crash when it reaches 0 */
 } points[FP_MAX];
 static int npoints;
 /* Workers reach failpoints from their own threads. */
 static pthread_once_t points_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t points_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void load(void)
 {
@@ -58,10 +58,7 @@ void failpoint(const char *name)
 	for (int i = 0; i < npoints; i++) {
 		if (strcmp(points[i].name, name) != 0)
 			continue;
-		pthread_mutex_lock(&points_lock);
-		int reached = --points[i].countdown == 0;
-		pthread_mutex_unlock(&points_lock);
-		if (reached) {
+		if (atomic_fetch_sub(&points[i].countdown, 1) == 1) {
 			log_warnx("failpoint %s reached: killing this process", name);
 			kill(getpid(), SIGKILL);
 			_exit(137);

@@ -4,7 +4,8 @@
 # subscribed (STATUS= says it waits before that), feeds the watchdog when
 # WATCHDOG_USEC is set, says RELOADING=1 then READY=1 around a SIGHUP and
 # STOPPING=1 on SIGTERM (exit 0); meter-notifier does the same around its
-# database connection. The peer is tests/tools/notify_peer.py, a datagram
+# database connection; meterd dying of SIGSEGV writes its stack first
+# (common/crash.c). The peer is tests/tools/notify_peer.py, a datagram
 # socket like systemd's. The unit files in deploy/systemd pass
 # systemd-analyze verify without a warning, are Type=notify with reload,
 # restart and a stop timeout above the shutdown grace, and are hardened
@@ -100,6 +101,28 @@ meterd_stop n 60
 check_eq "meter-notifier exit code after SIGTERM" 0 "$MD_RC"
 check_eq "meter-notifier sent STOPPING=1" True \
 	"$(nq "$T_DIR/nt.jsonl" 'any(r["fields"].get("STOPPING") == "1" for r in rs)')"
+
+# ---- a fault -------------------------------------------------------------------
+# meterd dying of SIGSEGV writes the signal and its stack to stderr, then dies
+# of the signal as before (common/crash.c). It waits for a database that
+# does not answer meanwhile. Not in a sanitized build, which keeps the
+# sanitizer's handler.
+if ! nm "$METERD" 2>/dev/null | grep -q __asan_init; then
+	METER_DATABASE_URL="postgresql://$PGUSER@127.0.0.1:1/none" "$METERD" \
+		>"$T_DIR/crash.out" 2>&1 &
+	CRASH_PID=$!
+	for _ in $(seq 1 100); do grep -q "retrying in" "$T_DIR/crash.out" && break; sleep 0.1; done
+	check "meterd waits for its database" grep -q "retrying in" "$T_DIR/crash.out"
+	kill -SEGV "$CRASH_PID"
+	rc=0
+	wait "$CRASH_PID" || rc=$?
+	check_eq "meterd's exit status after SIGSEGV (128 + 11)" 139 "$rc"
+	check "meterd wrote the signal and its thread" \
+		grep -q "^meterd: fatal signal SEGV at address 0x[0-9a-f]* in thread meterd; stack:$" "$T_DIR/crash.out"
+	check "... and its stack, a frame in meterd itself" grep -qE "/meterd\(.*\)\[0x[0-9a-f]+\]$" "$T_DIR/crash.out"
+	check "the test's resolver names crash.c's handler" grep -q "on_fault at .*crash.c" \
+		<(crash_stack "$T_DIR/crash.out")
+fi
 
 # ---- the unit files -----------------------------------------------------------
 UNITS=$ROOT/deploy/systemd
