@@ -110,10 +110,15 @@ BEGIN
     IF to_regclass(name) IS NULL THEN
         -- Serialise creators: two workers may meet a new month together.
         PERFORM pg_advisory_xact_lock(hashtext('meter_event_partitions'));
-        IF to_regclass(name) IS NULL THEN
+        -- The lock does not refresh this backend's view of the catalog:
+        -- the partition another worker created while we waited may still
+        -- look missing here, and creating it then fails as a duplicate.
+        BEGIN
             EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
                            name, lo, hi);
-        END IF;
+        EXCEPTION WHEN duplicate_table THEN
+            NULL;
+        END;
     END IF;
     RETURN name;
 END $$;

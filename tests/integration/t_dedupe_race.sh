@@ -4,7 +4,8 @@
 # by something other than its tenant, so they sit on two partitions read by
 # two workers or processes). meterd's insert waits for the other and, once
 # it commits, finds the pair taken: the copy is a duplicate. The event counts
-# once, the batch's other events count, nothing stalls.
+# once, the batch's other events count, nothing stalls. Then two creators of
+# a new month's event-log partition at once.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 
@@ -39,6 +40,32 @@ check_eq "r-2 counted" 1 "$(sql "SELECT count(*) FROM events WHERE event_id = 'r
 check_eq "the tenant's day rollup holds r-2 alone" "1 1" \
 	"$(sql "SELECT events, requests FROM rollups WHERE tenant_id = 'race' AND subject_type = 'tenant' AND period = 'day'" | tr '|' ' ')"
 check_eq "one (race, r-1) in event_ids" 1 "$(sql "SELECT count(*) FROM event_ids WHERE tenant_id = 'race' AND event_id = 'r-1'")"
+
+# Two workers meet a month with no event-log partition yet: one creates it
+# and holds the creators' lock until it commits; the other, waiting on that
+# lock, must then find the partition rather than fail creating it again
+# (seen as "relation events_YYYY_MM already exists" and a batch retried).
+coproc HOLD { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
+hold_pid=$HOLD_PID hold_fd=${HOLD[1]}
+echo "BEGIN; SELECT meter_ensure_event_partition('2031-01-15T00:00:00Z');" >&"$hold_fd"
+wait_for "the first creator to hold the lock" 20 \
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$T_DB' AND state LIKE 'idle in transaction%'" ||
+	die "the first creator did not start"
+psql -XAtq -v ON_ERROR_STOP=1 -d "$T_DBURL" \
+	-c "SELECT meter_ensure_event_partition('2031-01-20T00:00:00Z')" >"$T_DIR/second.out" 2>&1 &
+second_pid=$!
+wait_for "the second creator to wait for the lock" 20 \
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name = 'psql' AND wait_event_type = 'Lock'" ||
+	die "the second creator never waited"
+echo "COMMIT;" >&"$hold_fd"
+exec {hold_fd}>&-
+wait "$hold_pid" 2>/dev/null || true
+second_rc=0
+wait "$second_pid" || second_rc=$?
+check_eq "the second creator succeeds once the first commits" "0 events_2031_01" \
+	"$second_rc $(cat "$T_DIR/second.out")"
+check_eq "one partition for January 2031" 1 \
+	"$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass AND inhrelid = 'events_2031_01'::regclass")"
 meterd_stop a
 check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
 test_done
