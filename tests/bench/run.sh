@@ -23,8 +23,8 @@
 # LATENCY_SECONDS (30; 600 for the 10-minute RSS check), LATENCY_RATE (half
 # the catch-up rate), NAIVE_EVENTS (100000), TENANTS (10000), PARTS (128),
 # LATENCY_PARTS (8), PROBES (100), BATCH_MAX (meterd's default when unset),
-# FETCH_WAIT_MS (10), WARMUP_SECONDS (5), BENCH_KEEP (unset; 1 keeps the work
-# directory with meterd's log of each phase).
+# FETCH_WAIT_MS (10), WARMUP_SECONDS (5), GEN_LINGER_MS (20), BENCH_KEEP
+# (unset; 1 keeps the work directory with meterd's log of each phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REPS=${REPS:-3}
@@ -53,6 +53,12 @@ FETCH_WAIT_MS=${FETCH_WAIT_MS:-10}
 # producer id, and holds its first events for up to a second. At most a
 # sixth of the phase (none in the 5-s smoke run).
 WARMUP_SECONDS=${WARMUP_SECONDS:-5}
+# The latency phase generator's linger.ms: the mock broker walks a
+# partition's message sets from the oldest to find each fetch's offset, so
+# one message per set (5 ms) made its CPU grow for minutes on a steady load
+# (tests/bench/loadgen.c). The generator's own part of produce -> committed
+# (produce -> acknowledged by the broker) is reported next to it.
+GEN_LINGER_MS=${GEN_LINGER_MS:-20}
 B=${B:-build}
 LOADGEN=$ROOT/$B/bench/loadgen
 say() { echo "bench: $*" >&2; }
@@ -233,6 +239,7 @@ say "latency: $half events/s for $LATENCY_SECONDS s, $PROBES tenants crossing th
 "$LOADGEN" --brokers "$METER_KAFKA_BROKERS" --topic "$name" \
 	--events $((half * LATENCY_SECONDS)) --rate "$half" --tenants "$TENANTS" --seed 12 \
 	--id-prefix "$name" --probes "$PROBES" --probe-limit 50 --flag-topic usage.limits \
+	--linger-ms "$GEN_LINGER_MS" \
 	--probe-after $((half * warm)) \
 	>"$WORK/latency.json" &
 GPID=$!
@@ -302,7 +309,8 @@ read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
     FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l FROM events
            WHERE occurred_at >= (SELECT min(occurred_at) FROM events) + $warm * interval '1 second') x")
 f50=$(json_field "$out" flag_p50_ms) f99=$(json_field "$out" flag_p99_ms)
-say "latency: produce -> committed p50 $c50 ms, p99 $c99 ms; crossing -> flag p50 $f50 ms, p99 $f99 ms ($(json_field "$out" flags) flags, $(json_field "$out" flags_missing) missing)"
+a50=$(json_field "$out" ack_p50_ms) a99=$(json_field "$out" ack_p99_ms)
+say "latency: produce -> committed p50 $c50 ms, p99 $c99 ms; crossing -> flag p50 $f50 ms, p99 $f99 ms ($(json_field "$out" flags) flags, $(json_field "$out" flags_missing) missing); the generator's produce -> acknowledged p50 $a50 ms, p99 $a99 ms (linger.ms $GEN_LINGER_MS)"
 psql -XAtq -c "DROP DATABASE $name"
 
 # 4. the naive design
@@ -343,9 +351,10 @@ naive design      $naive events/s (one round trip per event)
 ratio             $ratio x
 produce->commit   p50 $c50 ms, p99 $c99 ms at $half events/s ($LATENCY_PARTS partitions, fetch.wait.max.ms $FETCH_WAIT_MS, first $warm s left out)
 crossing->flag    p50 $f50 ms, p99 $f99 ms
+generator's part  produce->acknowledged p50 $a50 ms, p99 $a99 ms (its linger.ms $GEN_LINGER_MS; included in both above)
 worker CPU        $cpu ms per 1,000 events (catch-up); PostgreSQL $pgcpu ms
 peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> ${rss_last} MB after ${LATENCY_SECONDS} s (C heap allocated ${heap_first} -> ${heap_last} MB)
 CPU under load    % of one core: $load_cpu
 machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 EOF
-echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm,\"heap_load_start_mb\":$heap_first,\"heap_load_end_mb\":$heap_last,\"load_cpu_pct\":{\"worker\":$cw,\"pg\":$cp,\"generator\":$cg,\"broker\":$cb}}"
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm,\"gen_linger_ms\":$GEN_LINGER_MS,\"gen_ack_p50_ms\":$a50,\"gen_ack_p99_ms\":$a99,\"heap_load_start_mb\":$heap_first,\"heap_load_end_mb\":$heap_last,\"load_cpu_pct\":{\"worker\":$cw,\"pg\":$cp,\"generator\":$cg,\"broker\":$cb}}"
