@@ -76,6 +76,13 @@ static const struct cfg_opt opts[] = {
 	    " messages its partitions hold beyond it reach this many, the batch waits for"
 	    " them; bigger batches add more events into each rollup row, so catching up"
 	    " costs less per event (METER_BATCH_MAX when larger)."),
+	DUR("rollup-interval", "METER_ROLLUP_INTERVAL", "1s", rollup_interval_ms, 100, 3600000,
+	    CFG_METERD,
+	    "Time between the rollup publisher's rounds under a steady load. A round publishes"
+	    " once every rollup changed since the last, so longer rounds publish fewer records"
+	    " (less CPU for PostgreSQL and for billing's consumer) and later, in bigger rounds."
+	    " While catching up the pause is three times the last round's time when that is"
+	    " longer (at most 15s)."),
 	INT("workers", "METER_WORKERS", "2", workers, 1, 64, CFG_METERD,
 	    "Consumers in this process, each a member of the group with its own thread and"
 	    " database connection: one applies its batch while another parses and applies its"

@@ -36,6 +36,7 @@ struct meter_config {
 	int64_t batch_max;        /* messages per batch */
 	int64_t catchup_batch_max; /* messages per batch while catching up */
 	int64_t batch_wait_ms;    /* max time to fill a batch */
+	int64_t rollup_interval_ms; /* between rollup publisher rounds */
 	int64_t workers;          /* meterd: consumers (group members) per process */
 	int64_t max_event_bytes;  /* payload cap */
 	int64_t max_lateness_ms;  /* late events beyond this are rejected */

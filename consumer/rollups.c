@@ -37,6 +37,7 @@ struct rollpub {
 	char url[CFG_STR_MAX];
 	char topic[256];
 	char grace[64];   /* interval text for meter_close_periods */
+	int64_t interval_ms; /* METER_ROLLUP_INTERVAL */
 	int64_t next_close;
 	int64_t next_resend;
 	struct dlq *dlq; /* sends the dead letters left pending again */
@@ -311,20 +312,21 @@ static void *run(void *arg)
 				drop_conn(r, err);
 		}
 		rd_kafka_poll(r->rk, 0);
-		/* A round a second, which coalesces the batches committed in
-		 * between. While meterd catches up on a backlog, wait
-		 * PUBLISH_IDLE_FACTOR times as long as the last round took
-		 * instead (at most PUBLISH_MAX_PAUSE_MS): publishing then takes a
+		/* A round every METER_ROLLUP_INTERVAL (1 s), which coalesces the
+		 * batches committed in between. While meterd catches up on a
+		 * backlog, wait PUBLISH_IDLE_FACTOR times as long as the last
+		 * round took if longer (at most PUBLISH_MAX_PAUSE_MS): publishing then takes a
 		 * bounded share of the machine, and each round coalesces more
 		 * batches (a key changed by several is published once). Not at
 		 * a steady load: there, longer pauses make longer rounds, which
 		 * make longer pauses, up to the maximum (measured at 1,500
 		 * events/s: rounds every ~5 s of ~30k records, and the
 		 * worker's RSS grew in steps). */
-		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog) != 0);
+		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog) != 0,
+						 r->interval_ms);
 		/* (A pause cut short once the backlog is gone.) */
 		for (int64_t t = 0; t < pause && !atomic_load(&r->stop) &&
-				    (t < 1000 || atomic_load(&r->backlog) != 0);
+				    (t < r->interval_ms || atomic_load(&r->backlog) != 0);
 		     t += 100)
 			usleep(100000);
 	}
@@ -342,6 +344,7 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
 	snprintf(r->topic, sizeof(r->topic), "%s", cfg->topic_rollups);
 	snprintf(r->grace, sizeof(r->grace), "%" PRId64 " milliseconds",
 		 cfg->max_lateness_ms + CLOSE_MARGIN_MS);
+	r->interval_ms = cfg->rollup_interval_ms;
 	rd_kafka_conf_t *conf = kfk_conf_new(cfg, errstr, errstr_size);
 	if (!conf)
 		goto fail;
@@ -394,12 +397,14 @@ void rollpub_stop(struct rollpub *r)
 	free(r);
 }
 
-int64_t rollpub_pause_ms(int64_t round_ms, int backlog)
+int64_t rollpub_pause_ms(int64_t round_ms, int backlog, int64_t interval_ms)
 {
 	if (!backlog)
-		return 1000;
+		return interval_ms;
 	int64_t pause = round_ms * PUBLISH_IDLE_FACTOR;
-	return pause < 1000 ? 1000 : pause > PUBLISH_MAX_PAUSE_MS ? PUBLISH_MAX_PAUSE_MS : pause;
+	if (pause > PUBLISH_MAX_PAUSE_MS)
+		pause = PUBLISH_MAX_PAUSE_MS;
+	return pause < interval_ms ? interval_ms : pause;
 }
 
 void rollpub_set_backlog(struct rollpub *r, int worker, int backlog)

@@ -34,13 +34,13 @@ void rollpub_stop(struct rollpub *r);
 
 /* Whether consumer worker `worker` (0..63) is catching up on a backlog:
  * while any is, rounds are spaced out (three times their duration, at most
- * 15 s) to coalesce more batches; otherwise there is a round a second. Any
- * thread; NULL is a no-op. */
+ * 15 s) to coalesce more batches; otherwise there is a round every
+ * METER_ROLLUP_INTERVAL. Any thread; NULL is a no-op. */
 void rollpub_set_backlog(struct rollpub *r, int worker, int backlog);
 
-/* The pause after a round that took round_ms: 1 s, or while catching up
- * three times the round, within 1 s .. 15 s. */
-int64_t rollpub_pause_ms(int64_t round_ms, int backlog);
+/* The pause after a round that took round_ms: interval_ms, or while
+ * catching up three times the round (at most 15 s) when that is longer. */
+int64_t rollpub_pause_ms(int64_t round_ms, int backlog, int64_t interval_ms);
 
 /* Records acknowledged by the broker so far. */
 uint64_t rollpub_published(const struct rollpub *r);

@@ -413,18 +413,25 @@ static void test_strmap_put_get_grow(void **state)
 	strmap_free(&m);
 }
 
-/* The rollup publisher's pause: a round a second at a steady load, whatever
- * the round took (longer pauses there feed on themselves); spaced out only
- * while catching up, within 1 s .. 15 s. */
+/* The rollup publisher's pause: a round every METER_ROLLUP_INTERVAL (1 s) at
+ * a steady load, whatever the round took (longer pauses there feed on
+ * themselves); spaced out only while catching up, up to 15 s. */
 static void test_rollup_publisher_pause(void **state)
 {
 	(void)state;
-	assert_int_equal(rollpub_pause_ms(0, 0), 1000);
-	assert_int_equal(rollpub_pause_ms(900, 0), 1000);
-	assert_int_equal(rollpub_pause_ms(60000, 0), 1000);
-	assert_int_equal(rollpub_pause_ms(100, 1), 1000);
-	assert_int_equal(rollpub_pause_ms(2000, 1), 6000);
-	assert_int_equal(rollpub_pause_ms(60000, 1), 15000);
+	assert_int_equal(rollpub_pause_ms(0, 0, 1000), 1000);
+	assert_int_equal(rollpub_pause_ms(900, 0, 1000), 1000);
+	assert_int_equal(rollpub_pause_ms(60000, 0, 1000), 1000);
+	assert_int_equal(rollpub_pause_ms(100, 1, 1000), 1000);
+	assert_int_equal(rollpub_pause_ms(2000, 1, 1000), 6000);
+	assert_int_equal(rollpub_pause_ms(60000, 1, 1000), 15000);
+	/* METER_ROLLUP_INTERVAL: steady rounds that far apart, and never
+	 * closer while catching up. */
+	assert_int_equal(rollpub_pause_ms(900, 0, 5000), 5000);
+	assert_int_equal(rollpub_pause_ms(1000, 1, 5000), 5000);
+	assert_int_equal(rollpub_pause_ms(2000, 1, 5000), 6000);
+	assert_int_equal(rollpub_pause_ms(60000, 1, 5000), 15000);
+	assert_int_equal(rollpub_pause_ms(60000, 1, 30000), 30000);
 }
 
 /* When a batch is due: one case per rule (batch-max 1000, catch-up batch-max
