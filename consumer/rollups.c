@@ -315,13 +315,13 @@ static void *run(void *arg)
 		/* A round every METER_ROLLUP_INTERVAL (1 s), which coalesces the
 		 * batches committed in between. While meterd catches up on a
 		 * backlog, wait PUBLISH_IDLE_FACTOR times as long as the last
-		 * round took if longer (at most PUBLISH_MAX_PAUSE_MS): publishing then takes a
-		 * bounded share of the machine, and each round coalesces more
-		 * batches (a key changed by several is published once). Not at
-		 * a steady load: there, longer pauses make longer rounds, which
-		 * make longer pauses, up to the maximum (measured at 1,500
-		 * events/s: rounds every ~5 s of ~30k records, and the
-		 * worker's RSS grew in steps). */
+		 * round took when that is longer (at most PUBLISH_MAX_PAUSE_MS):
+		 * publishing then takes a bounded share of the machine, and each
+		 * round coalesces more batches (a key changed by several is
+		 * published once). Not at a steady load: there, longer pauses
+		 * make longer rounds, which make longer pauses, up to the maximum
+		 * (measured at 1,500 events/s: rounds every ~5 s of ~30k records,
+		 * and the worker's RSS grew in steps). */
 		int64_t pause = rollpub_pause_ms(clock_mono_ms() - t0, atomic_load(&r->backlog) != 0,
 						 r->interval_ms);
 		/* (A pause cut short once the backlog is gone.) */
