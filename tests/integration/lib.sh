@@ -176,6 +176,20 @@ sql() { psql -XAtq -v ON_ERROR_STOP=1 -d "$T_DBURL" -c "$1"; }
 # Tab-separated columns.
 sqlt() { psql -XAtq -v ON_ERROR_STOP=1 -F $'\t' -d "$T_DBURL" -c "$1"; }
 
+# hold_begin "SQL": a session of its own runs BEGIN and the statement and
+# stays open in that transaction (holding its locks) until hold_end
+# COMMIT|ROLLBACK ends it and waits for the session to exit. One at a time.
+hold_begin() {
+	coproc HOLD { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
+	HOLD_SESSION_PID=$HOLD_PID HOLD_FD=${HOLD[1]}
+	echo "BEGIN; $1" >&"$HOLD_FD"
+}
+hold_end() {
+	echo "$1;" >&"$HOLD_FD"
+	exec {HOLD_FD}>&- # EOF: psql ends its session
+	wait "$HOLD_SESSION_PID" 2>/dev/null || true
+}
+
 # wait_for "what" SECS "SQL": poll the query (errors count as not yet) until
 # it prints t. Returns 1 on timeout, after saying what it waited for.
 wait_for() {

@@ -14,9 +14,7 @@ wait_schema
 log_wait a "$(held_re 2)" 60 || die "meterd did not get its partitions"
 
 # Another session takes (race, r-1) first and holds it uncommitted.
-coproc HOLD { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
-hold_pid=$HOLD_PID hold_fd=${HOLD[1]}
-echo "BEGIN; INSERT INTO event_ids (tenant_id, event_id, occurred_at) VALUES ('race', 'r-1', now());" >&"$hold_fd"
+hold_begin "INSERT INTO event_ids (tenant_id, event_id, occurred_at) VALUES ('race', 'r-1', now());"
 wait_for "the other session to hold (race, r-1)" 20 \
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$T_DB' AND state LIKE 'idle in transaction%'" ||
 	die "the holding session did not start"
@@ -28,9 +26,7 @@ produce_lines "$T_DIR/events"
 wait_for "meterd's batch to wait for the held pair" 30 \
 	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name LIKE 'meterd-%' AND wait_event_type = 'Lock'" ||
 	die "meterd's batch never waited for the held pair"
-echo "COMMIT;" >&"$hold_fd"
-exec {hold_fd}>&-
-wait "$hold_pid" 2>/dev/null || true
+hold_end COMMIT
 
 wait_for "both messages stored" 30 \
 	"SELECT coalesce(sum(next_offset), 0) = 2 FROM consumer_offsets WHERE group_id = '$T_GROUP'" ||
@@ -45,9 +41,7 @@ check_eq "one (race, r-1) in event_ids" 1 "$(sql "SELECT count(*) FROM event_ids
 # and holds the creators' lock until it commits; the other, waiting on that
 # lock, must then find the partition rather than fail creating it again
 # (seen as "relation events_YYYY_MM already exists" and a batch retried).
-coproc HOLD { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
-hold_pid=$HOLD_PID hold_fd=${HOLD[1]}
-echo "BEGIN; SELECT meter_ensure_event_partition('2031-01-15T00:00:00Z');" >&"$hold_fd"
+hold_begin "SELECT meter_ensure_event_partition('2031-01-15T00:00:00Z');"
 wait_for "the first creator to hold the lock" 20 \
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$T_DB' AND state LIKE 'idle in transaction%'" ||
 	die "the first creator did not start"
@@ -57,9 +51,7 @@ second_pid=$!
 wait_for "the second creator to wait for the lock" 20 \
 	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name = 'psql' AND wait_event_type = 'Lock'" ||
 	die "the second creator never waited"
-echo "COMMIT;" >&"$hold_fd"
-exec {hold_fd}>&-
-wait "$hold_pid" 2>/dev/null || true
+hold_end COMMIT
 second_rc=0
 wait "$second_pid" || second_rc=$?
 check_eq "the second creator succeeds once the first commits" "0 events_2031_01" \

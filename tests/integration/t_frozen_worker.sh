@@ -39,8 +39,7 @@ wait_for "a stored offset for partition $P" 60 "SELECT count(*) = 1 FROM consume
 # partitions, wait until b's batch waits for it, freeze b, let go. b's
 # server session then finishes the batch and sits idle in transaction,
 # holding the locks of every row it wrote, for as long as b is frozen.
-coproc LOCKER { psql -XAtq -d "$T_DBURL" >/dev/null 2>&1; }
-echo "BEGIN; SELECT 1 FROM consumer_offsets WHERE group_id = '$T_GROUP' AND partition = $P FOR UPDATE;" >&"${LOCKER[1]}"
+hold_begin "SELECT 1 FROM consumer_offsets WHERE group_id = '$T_GROUP' AND partition = $P FOR UPDATE;"
 # meterd names its batch session meterd-<pid>: look at b's only.
 B_APP="meterd-${MD_PID[b]}"
 wait_for "meterd b's batch to wait for the held row" 30 \
@@ -49,10 +48,7 @@ wait_for "meterd b's batch to wait for the held row" 30 \
 echo "==== test sends SIGSTOP $(date -u +%H:%M:%S.%3N)" >>"$T_DIR/meterd-b.log"
 kill -STOP "${MD_PID[b]}"
 at_exit 'kill -CONT '"${MD_PID[b]}"' 2>/dev/null'
-locker_pid=$LOCKER_PID locker_fd=${LOCKER[1]}
-echo "ROLLBACK;" >&"$locker_fd"
-exec {locker_fd}>&- # EOF: psql ends its session
-wait "$locker_pid" 2>/dev/null || true # so what stays idle in transaction is b's
+hold_end ROLLBACK # so what stays idle in transaction is b's
 wait_for "meterd b's session idle in transaction" 25 \
 	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = '$T_DB' AND application_name = '$B_APP' AND state LIKE 'idle in transaction%'" ||
 	die "meterd b's transaction did not finish"
