@@ -563,9 +563,11 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 			c->drained = 1;
 		}
 		dlq_poll(c->dlq);
-		rollpub_set_backlog(c->sh.rollpub, c->worker,
-				    consumer_catching_up(&c->batching, agg_pending(c->agg), c->behind));
+		int catching_up = consumer_catching_up(&c->batching, agg_pending(c->agg), c->behind);
+		rollpub_set_backlog(c->sh.rollpub, c->worker, catching_up);
 		int64_t now = mono_ms();
+		if (catching_up && c->sh.catchup_at)
+			atomic_store(c->sh.catchup_at, now);
 		if (consumer_batch_due(&c->batching, agg_pending(c->agg), now - c->batch_started,
 				       now - c->batch_ready, queue_empty, c->behind))
 			flush_batch(c);

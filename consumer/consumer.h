@@ -36,6 +36,7 @@ struct consumer_shared {
 	struct publisher *pub;   /* kicked when a batch records crossings */
 	struct rollpub *rollpub; /* told when a worker catches up */
 	atomic_int *assigned;    /* partitions the process's workers have */
+	atomic_llong *catchup_at; /* monotonic ms a worker was last catching up */
 	int workers;             /* how many workers the process runs */
 };
 

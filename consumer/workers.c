@@ -2,6 +2,7 @@
 #include "workers.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ struct workers {
 	struct slot *slots;
 	char topic[256];
 	atomic_int assigned; /* partitions the workers have, together */
+	atomic_llong catchup_at; /* mono ms a worker was last catching up */
+	int64_t trimmed_at;      /* mono ms of the last trim_memory() */
 	/* Set by wrk_run() to stop every worker: the caller's stop, or a
 	 * worker that failed. */
 	volatile sig_atomic_t stop;
@@ -44,7 +47,8 @@ struct workers *wrk_new(const struct meter_config *cfg, struct publisher *pub,
 		return NULL;
 	}
 	snprintf(w->topic, sizeof(w->topic), "%s", cfg->topic_events);
-	struct consumer_shared sh = {pub, rollpub, &w->assigned, (int)cfg->workers};
+	struct consumer_shared sh = {pub, rollpub, &w->assigned, &w->catchup_at,
+				     (int)cfg->workers};
 	for (int i = 0; i < (int)cfg->workers; i++) {
 		struct slot *s = &w->slots[i];
 		s->w = w;
@@ -67,6 +71,25 @@ static void *run_worker(void *opaque)
 	s->rc = consumer_run(s->c, &s->w->stop);
 	atomic_store(&s->done, 1);
 	return NULL;
+}
+
+/* Under a steady load, hand the memory the allocator keeps free back to
+ * the system every WRK_TRIM_EVERY_MS (wrk_trim_due). Each worker thread
+ * allocates from its own arena, and glibc keeps what a batch freed there
+ * for the next one: over 10 minutes at 1,500 events/s RSS grew 36 -> 45 MB
+ * while the memory in use stayed at 7-8 MB. */
+int wrk_trim_due(int64_t now, int64_t trimmed_at, int64_t catchup_at)
+{
+	return now - trimmed_at >= WRK_TRIM_EVERY_MS && now - catchup_at >= WRK_TRIM_EVERY_MS;
+}
+
+static void trim_memory(struct workers *w)
+{
+	int64_t now = clock_mono_ms();
+	if (!wrk_trim_due(now, w->trimmed_at, atomic_load(&w->catchup_at)))
+		return;
+	malloc_trim(0);
+	w->trimmed_at = now;
 }
 
 static void sleep_ms(long ms)
@@ -98,6 +121,7 @@ int wrk_run(struct workers *w, volatile sig_atomic_t *stop, void (*tick)(void *o
 			break;
 		if (tick)
 			tick(opaque);
+		trim_memory(w);
 		sleep_ms(100);
 	}
 	w->stop = 1;

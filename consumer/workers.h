@@ -15,6 +15,7 @@
 #define METER_WORKERS_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "publisher.h"
@@ -39,6 +40,13 @@ int wrk_run(struct workers *w, volatile sig_atomic_t *stop, void (*tick)(void *o
 int wrk_alive(struct workers *w);
 /* Pass the reloadable options of cfg to every worker (borrowed). */
 void wrk_reconfigure(struct workers *w, const struct meter_config *cfg);
+/* Whether the workers' loop hands the allocator's free memory back to the
+ * system (malloc_trim) at monotonic ms `now`: at most every
+ * WRK_TRIM_EVERY_MS, and not within WRK_TRIM_EVERY_MS of a worker catching
+ * up (trimming after every batch cost a 1M-event catch-up a third of its
+ * rate: the next batch faults the pages in again). */
+#define WRK_TRIM_EVERY_MS 10000
+int wrk_trim_due(int64_t now, int64_t trimmed_at, int64_t catchup_at);
 /* wrk_destroy(NULL) is a no-op. */
 void wrk_destroy(struct workers *w);
 

@@ -21,6 +21,7 @@
 #include "rollup.h"
 #include "rollups.h"
 #include "strmap.h"
+#include "workers.h"
 #include "zones.h"
 
 #define US(y, m, d) ((int64_t)zone_days(y, m, d) * 86400 * 1000000)
@@ -434,6 +435,20 @@ static void test_rollup_publisher_pause(void **state)
 	assert_int_equal(rollpub_pause_ms(60000, 1, 30000), 30000);
 }
 
+/* The workers' loop trims the allocator's free memory every 10 s, but not
+ * within 10 s of a worker catching up. */
+static void test_trim_due(void **state)
+{
+	(void)state;
+	const int64_t e = WRK_TRIM_EVERY_MS;
+	assert_true(wrk_trim_due(100 * e, 0, 0));             /* never trimmed, never behind */
+	assert_false(wrk_trim_due(100 * e, 100 * e - 1, 0));  /* trimmed just now */
+	assert_true(wrk_trim_due(100 * e, 99 * e, 0));        /* trimmed 10 s ago */
+	assert_false(wrk_trim_due(100 * e, 0, 100 * e));      /* catching up now */
+	assert_false(wrk_trim_due(100 * e, 0, 100 * e - 1)); /* caught up 1 ms ago */
+	assert_true(wrk_trim_due(100 * e, 0, 99 * e));        /* caught up 10 s ago */
+}
+
 /* When a batch is due: one case per rule (batch-max 1000, catch-up batch-max
  * 4000). */
 static void test_batch_due(void **state)
@@ -510,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_hand_formats_match_snprintf),
 		cmocka_unit_test(test_strmap_put_get_grow),
 		cmocka_unit_test(test_rollup_publisher_pause),
+		cmocka_unit_test(test_trim_due),
 		cmocka_unit_test(test_batch_due),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
