@@ -267,6 +267,16 @@ rss_first=${rss_samples[$((n_rss > 5 ? 5 : 0))]} # after ~10 s of warm-up
 rss_last=${rss_samples[$((n_rss - 1))]}
 rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
 say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
+# Flat or not, robust to single samples: the median of the last third of the
+# samples (those after the first 10 s) less the median of the first third.
+median() { sort -n | awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : 0}'; }
+rss_trend=0
+if ((n_rss >= 8)); then
+	third=$(((n_rss - 5) / 3))
+	rss_trend=$(($(printf '%s\n' "${rss_samples[@]: -$third}" | median) -
+		$(printf '%s\n' "${rss_samples[@]:5:$third}" | median)))
+fi
+say "worker RSS trend under load: ${rss_trend} MB (median of the last third of the samples less the first third's)"
 # The curve, in about a dozen points (a sample every 2 s): flat or not.
 step=$((LATENCY_SECONDS / 12 / 2)); ((step >= 5)) || step=5
 # at I: seconds from the first sample to sample I (a round of samples takes
@@ -357,4 +367,4 @@ peak RSS          $rss MB (catch-up); under load ${rss_first} MB after 10 s -> $
 CPU under load    % of one core: $load_cpu
 machine           $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 EOF
-echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm,\"gen_linger_ms\":$GEN_LINGER_MS,\"gen_ack_p50_ms\":$a50,\"gen_ack_p99_ms\":$a99,\"heap_load_start_mb\":$heap_first,\"heap_load_end_mb\":$heap_last,\"load_cpu_pct\":{\"worker\":$cw,\"pg\":$cp,\"generator\":$cg,\"broker\":$cb}}"
+echo "{\"meterd_events_per_s\":$catchup,\"live_events_per_s\":$live,\"naive_events_per_s\":$naive,\"ratio\":$ratio,\"commit_p50_ms\":$c50,\"commit_p99_ms\":$c99,\"flag_p50_ms\":$f50,\"flag_p99_ms\":$f99,\"cpu_ms_per_1000\":$cpu,\"pg_cpu_ms_per_1000\":$pgcpu,\"rss_peak_mb\":$rss,\"rss_load_start_mb\":$rss_first,\"rss_load_end_mb\":$rss_last,\"rss_load_max_mb\":$rss_max,\"rss_load_trend_mb\":$rss_trend,\"catchup_events_missing\":$lost,\"latency_events_missing\":$lost_latency,\"latency_rate\":$half,\"fetch_wait_ms\":$FETCH_WAIT_MS,\"warmup_s\":$warm,\"gen_linger_ms\":$GEN_LINGER_MS,\"gen_ack_p50_ms\":$a50,\"gen_ack_p99_ms\":$a99,\"heap_load_start_mb\":$heap_first,\"heap_load_end_mb\":$heap_last,\"load_cpu_pct\":{\"worker\":$cw,\"pg\":$cp,\"generator\":$cg,\"broker\":$cb}}"

@@ -3,9 +3,10 @@
 # durable PostgreSQL and mock cluster): every phase runs, and the last line
 # is the JSON summary with positive figures and no event missing; the
 # latency phase leaves its warm-up out (1 s of 6 here, the probes start
-# after it) and the flags still arrive; the worker's RSS and C heap curves and
-# the CPU shares under load are printed, and the generator's own part of the
-# latency (produce -> acknowledged). Timings are not asserted.
+# after it) and the flags still arrive; the worker's RSS (with its maximum and
+# trend) and C heap curves and the CPU shares under load are printed, and the
+# generator's own part of the latency (produce -> acknowledged). Timings are
+# not asserted.
 source "$(dirname "$0")/lib.sh"
 out=$(REPS=1 CATCHUP_EVENTS=20000 LIVE_EVENTS=10000 LATENCY_SECONDS=6 WARMUP_SECONDS=1 \
 	NAIVE_EVENTS=2000 PROBES=10 TENANTS=500 PARTS=8 bash "$ROOT/tests/bench/run.sh" 2>"$ROOT/.bench-smoke.err") ||
@@ -25,6 +26,10 @@ bad += [f"{k}={s.get(k)}" for k, v in [("warmup_s", 1), ("fetch_wait_ms", 10)] i
 bad += [] if isinstance(s.get("latency_rate"), int) and s["latency_rate"] > 0 else ["latency_rate"]
 bad += [] if isinstance(s.get("heap_load_end_mb"), int) and s["heap_load_end_mb"] >= 0 else ["heap_load_end_mb"]
 bad += [] if s.get("gen_linger_ms") == 20 else ["gen_linger_ms"]
+bad += [] if isinstance(s.get("rss_load_max_mb"), int) \
+    and s["rss_load_max_mb"] >= max(s.get("rss_load_start_mb", 0), s.get("rss_load_end_mb", 0)) \
+    else ["rss_load_max_mb"]
+bad += [] if isinstance(s.get("rss_load_trend_mb"), int) else ["rss_load_trend_mb"]
 bad += [k for k in ["gen_ack_p50_ms", "gen_ack_p99_ms"]
         if not isinstance(s.get(k), int) or not 0 <= s[k] <= s.get("commit_p99_ms", 0) + 60000]
 bad += [] if s.get("gen_ack_p50_ms", 1) <= s.get("gen_ack_p99_ms", 0) else ["gen_ack_p50_ms > p99"]
