@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mxd.h"
 #include "num.h"
+#include "records.h"
 
 #define LOCK_SQL "SELECT pg_try_advisory_lock(hashtext('meter_rollup_publisher'))"
 #define OUTBOX_ROWS_PER_ROUND "20" /* batches per round (each names its rows) */
@@ -41,6 +42,7 @@ struct rollpub {
 	int64_t next_close;
 	int64_t next_resend;
 	struct dlq *dlq; /* sends the dead letters left pending again */
+	struct records *rec; /* writes the records */
 	atomic_uint_fast64_t published;
 	atomic_uint_fast64_t backlog; /* bit w: consumer worker w is catching up */
 	uint64_t dr_failed;
@@ -84,109 +86,6 @@ static int become_leader(struct rollpub *r, char *errstr, size_t errstr_size)
 	return r->leader;
 }
 
-/* PostgreSQL type oids of meter_rollup_rows' columns (pg_type.dat). */
-#define OID_BOOL 16
-#define OID_INT8 20
-
-/* What a result of meter_rollup_rows holds where, looked at once per
- * result: the columns of a record's key, and how each column goes into the
- * JSON. */
-enum col_kind { COL_STRING, COL_NUMBER, COL_BOOL, COL_LIMITS };
-struct cols {
-	int subject, period, start;
-	int n;
-	enum col_kind *kind;
-	struct buf names; /* "name": of every column, back to back */
-	size_t *name_end; /* end of column c's name in names */
-};
-
-/* 0, or -1 (errstr) when a key column is missing or out of memory. */
-static int cols_init(struct cols *k, const PGresult *res, char *errstr, size_t errstr_size)
-{
-	memset(k, 0, sizeof(*k));
-	buf_init(&k->names, 0);
-	k->subject = PQfnumber(res, "subject");
-	k->period = PQfnumber(res, "period");
-	k->start = PQfnumber(res, "period_start");
-	if (k->subject < 0 || k->period < 0 || k->start < 0) {
-		snprintf(errstr, errstr_size, "meter_rollup_rows: no subject, period or period_start");
-		return -1;
-	}
-	k->n = PQnfields(res);
-	k->kind = calloc((size_t)k->n, sizeof(*k->kind));
-	k->name_end = calloc((size_t)k->n, sizeof(*k->name_end));
-	for (int c = 0; k->kind && k->name_end && c < k->n; c++) {
-		const char *name = PQfname(res, c);
-		if (strcmp(name, "limits") == 0)
-			k->kind[c] = COL_LIMITS;
-		else if (PQftype(res, c) == OID_BOOL)
-			k->kind[c] = COL_BOOL;
-		else if (PQftype(res, c) == OID_INT8)
-			k->kind[c] = COL_NUMBER;
-		else
-			k->kind[c] = COL_STRING;
-		json_textn(&k->names, name, strlen(name));
-		buf_putc(&k->names, ':');
-		k->name_end[c] = k->names.len;
-	}
-	if (!k->kind || !k->name_end || k->names.oom) {
-		snprintf(errstr, errstr_size, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static void cols_free(struct cols *k)
-{
-	free(k->kind);
-	free(k->name_end);
-	buf_free(&k->names);
-}
-
-/* The key of row i, as meter_rollup_key() writes it: subject/period/start,
- * the start as YYYY-MM for a month. 0, or -1 when it does not fit. */
-static int record_key(const PGresult *res, int i, const struct cols *k, char *key,
-		      size_t key_size)
-{
-	const char *p = PQgetvalue(res, i, k->period);
-	int n = snprintf(key, key_size, "%s/%s/%.*s", PQgetvalue(res, i, k->subject), p,
-			 strcmp(p, "month") == 0 ? 7 : 10, PQgetvalue(res, i, k->start));
-	return n > 0 && (size_t)n < key_size ? 0 : -1;
-}
-
-/* The JSON value of row i into b (NUL-terminated): an object of the row's
- * columns, named as they are; bigint and boolean as JSON numbers and
- * literals (PostgreSQL's text of them is), limits as the JSON text it holds
- * ({} when NULL), other NULLs as null, the rest as strings. Written
- * directly: jansson's object tree cost ~10 us per record, more than
- * PostgreSQL saved by not building the JSON. -1 when out of memory. */
-static int record_json(const PGresult *res, int i, const struct cols *k, struct buf *b)
-{
-	buf_reset(b);
-	buf_putc(b, '{');
-	for (int c = 0; c < k->n; c++) {
-		const char *v = PQgetvalue(res, i, c);
-		size_t from = c > 0 ? k->name_end[c - 1] : 0;
-		const char *lit = NULL;
-		if (c > 0)
-			buf_putc(b, ',');
-		buf_append(b, k->names.data + from, k->name_end[c] - from);
-		if (PQgetisnull(res, i, c))
-			lit = k->kind[c] == COL_LIMITS ? "{}" : "null";
-		else if (k->kind[c] == COL_BOOL)
-			lit = *v == 't' ? "true" : "false";
-		if (lit)
-			buf_append(b, lit, strlen(lit));
-		else if (k->kind[c] == COL_STRING)
-			json_textn(b, v, (size_t)PQgetlength(res, i, c));
-		else
-			buf_append(b, v, (size_t)PQgetlength(res, i, c));
-	}
-	buf_putc(b, '}');
-	buf_putc(b, '\0');
-	return b->oom ? -1 : 0;
-}
-
 /* Publish one round: the records of the oldest outbox rows. Returns the
  * number of records published, 0 when the outbox is empty, -1 on error. */
 static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
@@ -209,9 +108,7 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 		return -1;
 	int n = PQntuples(res);
 	uint64_t failed_before = r->dr_failed;
-	struct cols kc;
-	if (n > 0 && cols_init(&kc, res, errstr, errstr_size) != 0) {
-		cols_free(&kc);
+	if (n > 0 && rec_begin(r->rec, r->conn, res, errstr, errstr_size) != 0) {
 		PQclear(res);
 		return -1;
 	}
@@ -219,10 +116,8 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 	buf_init(&value, 0);
 	for (int i = 0; i < n; i++) {
 		char key[1024];
-		if (record_key(res, i, &kc, key, sizeof(key)) != 0 ||
-		    record_json(res, i, &kc, &value) != 0) {
+		if (rec_row(r->rec, res, i, key, sizeof(key), &value) != 0) {
 			snprintf(errstr, errstr_size, "rollup row %d: key too long, or out of memory", i);
-			cols_free(&kc);
 			buf_free(&value);
 			PQclear(res);
 			rd_kafka_flush(r->rk, 1000);
@@ -232,15 +127,12 @@ static int drain_round(struct rollpub *r, char *errstr, size_t errstr_size)
 		if (err) {
 			snprintf(errstr, errstr_size, "cannot queue rollup %.300s: %s", key,
 				 rd_kafka_err2str(err));
-			cols_free(&kc);
 			buf_free(&value);
 			PQclear(res);
 			rd_kafka_flush(r->rk, 1000);
 			return -1;
 		}
 	}
-	if (n > 0)
-		cols_free(&kc);
 	buf_free(&value);
 	PQclear(res);
 	/* Acknowledged before the outbox forgets them (at most 30 s, less when
@@ -369,6 +261,11 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
 	r->dlq = dlq_new(cfg, errstr, errstr_size);
 	if (!r->dlq)
 		goto fail;
+	r->rec = rec_new();
+	if (!r->rec) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
 	if (pthread_create(&r->thread, NULL, run, r) != 0) {
 		snprintf(errstr, errstr_size, "cannot start the rollup publisher thread");
 		goto fail;
@@ -392,6 +289,7 @@ void rollpub_stop(struct rollpub *r)
 		rd_kafka_destroy(r->rk);
 	}
 	dlq_destroy(r->dlq);
+	rec_free(r->rec);
 	if (r->conn)
 		PQfinish(r->conn);
 	free(r);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # t_rollups: usage.rollups, the billing topic. After a stream of events (two
 # tenants, one in Asia/Kathmandu, users, keys, duplicates), the last record
-# of every key equals its database rollup exactly (totals, cost, limits), no
-# key is missing or extra, and the records of each key never go down. When
-# the periods end (the clock moved 3 days on, lateness bound 1 h), every day
-# rollup gets exactly one "closed" record with its final totals, and the
-# month rollups (still open) none.
+# of every key equals its database rollup exactly (totals, cost, limits, the
+# subject and the period's bounds in the tenant's zone), no key is missing
+# or extra, and the records of each key never go down. When the periods end
+# (the clock moved 3 days on, lateness bound 1 h), every day rollup gets
+# exactly one "closed" record with its final totals, and the month rollups
+# (still open) none.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 4
 
@@ -43,8 +44,14 @@ compare() {
 	        'key', meter_rollup_key(tenant_id, subject_type, subject_id, period, period_start),
 	        'period', period, 'events', events, 'requests', requests,
 	        'input_tokens', input_tokens, 'output_tokens', output_tokens,
-	        'cost_pusd', cost_pusd::text, 'closed', closed_at IS NOT NULL))
-	       FROM rollups" >"$T_DIR/db.json"
+	        'cost_pusd', cost_pusd::text, 'cost_usd', meter_pusd_to_usd(cost_pusd),
+	        'subject', meter_subject(subject_type, tenant_id, subject_id),
+	        'starts_at', to_char(period_start::timestamp AT TIME ZONE t.tz AT TIME ZONE 'UTC',
+	                             'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+	        'ends_at', to_char(meter_period_end(t.tz, period, period_start) AT TIME ZONE 'UTC',
+	                           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+	        'closed', closed_at IS NOT NULL))
+	       FROM rollups r JOIN tenants t ON t.id = r.tenant_id" >"$T_DIR/db.json"
 	"$PY" - "$T_DIR/rollups.tsv" "$T_DIR/db.json" "${1:-}" <<'PY'
 import json, sys
 recs = {}
@@ -62,7 +69,8 @@ for k, d in db.items():
     if k not in recs:
         print(f"{k}: no record on the topic"); bad += 1; continue
     last = recs[k][-1]
-    for f in ("events", "requests", "input_tokens", "output_tokens", "cost_pusd"):
+    for f in ("events", "requests", "input_tokens", "output_tokens", "cost_pusd", "cost_usd",
+              "subject", "starts_at", "ends_at"):
         if str(last[f]) != str(d[f]):
             print(f"{k}: {f} topic {last[f]} database {d[f]}"); bad += 1
     closed = [r for r in recs[k] if r["type"] == "closed"]
