@@ -21,8 +21,11 @@
  * What the librdkafka 2.0.2 mock does that a real broker would not (seen in
  * testing; mind them when writing tests):
  *  - Consumer groups: the first join waits 3 s. After the last member leaves,
- *    the next join waits session.timeout.ms - 1 s (44 s with the default
- *    45 s), so tests should set session.timeout.ms to ~6000. Members of one
+ *    and whenever a member joins a group that is already up (a second
+ *    worker whose join missed those 3 s), the group waits
+ *    session.timeout.ms - 1 s (44 s with the default 45 s) before it
+ *    assigns again, even once every member has rejoined; so tests, the
+ *    bench and `make run` set session.timeout.ms to 6000. Members of one
  *    group must list the same assignment strategy first, or the whole
  *    process aborts on an assertion (rdkafka_mock_cgrp.c). A member that
  *    vanishes without LeaveGroup stays until its session times out.

@@ -101,9 +101,13 @@ topic() { # NAME [PARTITIONS]
 	"$ROOT/dev/env.sh" kafka-ctl "$DIR" create-topic "$1" "${2:-$PARTS}" >/dev/null
 }
 
+# The mock makes a group wait session.timeout.ms - 1 s when a member joins
+# it after its first 3 s (dev/mock_kafka.c): with two workers and the
+# default 45 s, a second worker that joined late stalled a phase for ~40 s.
 start_meterd() { # URL TOPIC
 	env METER_DATABASE_URL="$1" METER_TOPIC_EVENTS="$2" METER_GROUP_ID="$2" \
 		METER_KAFKA_PROP_fetch_wait_max_ms="$FETCH_WAIT_MS" METER_HTTP_ADDR=127.0.0.1:0 \
+		METER_KAFKA_PROP_session_timeout_ms=6000 METER_KAFKA_PROP_heartbeat_interval_ms=2000 \
 		${BATCH_MAX:+METER_BATCH_MAX=$BATCH_MAX} \
 		"$ROOT/$B/meterd" >"$WORK/$2.log" 2>&1 &
 	MPID=$!
@@ -157,7 +161,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # ticks PID: CPU ticks (user + system) of a live process so far, 0 if gone.
 ticks() {
 	local f
-	read -r -a f <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
+	{ read -r -a f <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
 	echo $((f[13] + f[14]))
 }
 
@@ -269,7 +273,6 @@ rss_max=$(printf '%s\n' "${rss_samples[@]}" | sort -n | tail -1)
 say "worker RSS under load: ${rss_first} MB after 10 s, ${rss_last} MB at the end, ${rss_max} MB at most"
 # Flat or not, robust to single samples: the median of the last third of the
 # samples (those after the first 10 s) less the median of the first third.
-median() { sort -n | awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : 0}'; }
 rss_trend=0
 if ((n_rss >= 8)); then
 	third=$(((n_rss - 5) / 3))
