@@ -261,6 +261,11 @@ static void subject_of(const struct records *rc, const PGresult *res, int i, str
 	buf_putc(out, '\0');
 }
 
+/* The value: bigint and boolean columns as JSON numbers and literals
+ * (PostgreSQL's text of them is), limits as the JSON text it holds ({}
+ * when NULL), other NULLs as null, the rest as strings. Written directly:
+ * jansson's object tree cost ~10 us per record, more than PostgreSQL saved
+ * by not building the JSON. */
 int rec_row(struct records *rc, const PGresult *res, int i, char *key, size_t key_size,
 	    struct buf *json)
 {
@@ -284,30 +289,28 @@ int rec_row(struct records *rc, const PGresult *res, int i, char *key, size_t ke
 		if (c > 0)
 			buf_putc(json, ',');
 		buf_append(json, rc->names.data + from, rc->name_end[c] - from);
+		const char *mine = NULL; /* a column written here */
 		switch (rc->kind[c]) {
 		case COL_SUBJECT:
-			v = rc->subject.data;
-			vlen = strlen(v);
-			isnull = 0;
+			mine = rc->subject.data;
 			break;
 		case COL_USD:
 			num_format_pusd(PQgetvalue(res, i, rc->cost), 12, usd, sizeof(usd));
-			v = usd;
-			vlen = strlen(v);
-			isnull = 0;
+			mine = usd;
 			break;
 		case COL_STARTS:
-			v = b->starts_at;
-			vlen = strlen(v);
-			isnull = 0;
+			mine = b->starts_at;
 			break;
 		case COL_ENDS:
-			v = b->ends_at;
-			vlen = strlen(v);
-			isnull = 0;
+			mine = b->ends_at;
 			break;
 		default:
 			break;
+		}
+		if (mine) {
+			v = mine;
+			vlen = strlen(mine);
+			isnull = 0;
 		}
 		if (isnull)
 			buf_append(json, rc->kind[c] == COL_LIMITS ? "{}" : "null",

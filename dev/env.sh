@@ -11,8 +11,11 @@
 #   dev/env.sh free-port                     # a TCP port nobody listens on
 #
 # start prints `export` lines (METER_DATABASE_URL, METER_KAFKA_BROKERS,
-# METER_ENV_DIR, MOCK_KAFKA_CTL, PGHOST, PGPORT, PGUSER, PGDATABASE) on
-# stdout, and also writes them to DIR/env; progress goes to stderr.
+# METER_ENV_DIR, MOCK_KAFKA_CTL, PGHOST, PGPORT, PGUSER, PGDATABASE, and a
+# 6-s session timeout for meterd's consumers: the mock makes a group wait
+# session.timeout.ms - 1 s, 44 s by default, when a worker joins it late;
+# see dev/mock_kafka.c) on stdout, and also writes them to DIR/env;
+# progress goes to stderr.
 # Each start creates a fresh database cluster and Kafka cluster (new ports).
 # PostgreSQL runs with fsync=off and full_page_writes=off unless --durable
 # (fast, but an OS crash would lose data; a process crash does not).
@@ -237,6 +240,7 @@ EOF
 		printf 'export MOCK_KAFKA_CTL=%q\n' "$DIR/kafka.ctl"
 		printf 'export PGHOST=%q PGPORT=%q PGUSER=%q PGDATABASE=meter\n' \
 			127.0.0.1 "$port" "$PGUSER_NAME"
+		printf 'export METER_KAFKA_PROP_session_timeout_ms=6000 METER_KAFKA_PROP_heartbeat_interval_ms=2000\n'
 	} >"$DIR/env"
 	trap - EXIT
 	cat "$DIR/env"

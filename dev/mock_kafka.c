@@ -24,8 +24,8 @@
  *    and whenever a member joins a group that is already up (a second
  *    worker whose join missed those 3 s), the group waits
  *    session.timeout.ms - 1 s (44 s with the default 45 s) before it
- *    assigns again, even once every member has rejoined; so tests, the
- *    bench and `make run` set session.timeout.ms to 6000. Members of one
+ *    assigns again, even once every member has rejoined; so dev/env.sh
+ *    exports session.timeout.ms 6000 for meterd. Members of one
  *    group must list the same assignment strategy first, or the whole
  *    process aborts on an assertion (rdkafka_mock_cgrp.c). A member that
  *    vanishes without LeaveGroup stays until its session times out.

@@ -42,10 +42,6 @@ else
 	ENVDIR=$(mktemp -d /tmp/meterd-run.XXXXXX)
 	say "starting a throwaway PostgreSQL and a mock Kafka cluster in $ENVDIR"
 	eval "$("$ROOT/dev/env.sh" start "$ENVDIR")"
-	# The mock makes a group wait session.timeout.ms - 1 s (44 s by
-	# default) when a worker joins it late (dev/mock_kafka.c).
-	export METER_KAFKA_PROP_session_timeout_ms=${METER_KAFKA_PROP_session_timeout_ms:-6000}
-	export METER_KAFKA_PROP_heartbeat_interval_ms=${METER_KAFKA_PROP_heartbeat_interval_ms:-2000}
 fi
 TOPIC=${METER_TOPIC_EVENTS:-usage.events}
 export METER_GROUP_ID=${METER_GROUP_ID:-meterd-demo-$$}

@@ -101,13 +101,10 @@ topic() { # NAME [PARTITIONS]
 	"$ROOT/dev/env.sh" kafka-ctl "$DIR" create-topic "$1" "${2:-$PARTS}" >/dev/null
 }
 
-# The mock makes a group wait session.timeout.ms - 1 s when a member joins
-# it after its first 3 s (dev/mock_kafka.c): with two workers and the
-# default 45 s, a second worker that joined late stalled a phase for ~40 s.
+# (The environment's session timeout, 6 s, is dev/env.sh's: see there.)
 start_meterd() { # URL TOPIC
 	env METER_DATABASE_URL="$1" METER_TOPIC_EVENTS="$2" METER_GROUP_ID="$2" \
 		METER_KAFKA_PROP_fetch_wait_max_ms="$FETCH_WAIT_MS" METER_HTTP_ADDR=127.0.0.1:0 \
-		METER_KAFKA_PROP_session_timeout_ms=6000 METER_KAFKA_PROP_heartbeat_interval_ms=2000 \
 		${BATCH_MAX:+METER_BATCH_MAX=$BATCH_MAX} \
 		"$ROOT/$B/meterd" >"$WORK/$2.log" 2>&1 &
 	MPID=$!
