@@ -265,7 +265,16 @@ BEGIN
                                              u.metric, u.tz, u.limit_value, u.period_start + 29)
                     ELSE meter_period_end(u.tz, u.period, u.period_start) END
           FROM eval_limits u
-         WHERE u.used >= u.limit_value
+         -- Already blocked (every batch until the period ends): skipped with
+         -- one probe of the active crossings, as for the notifications below.
+          LEFT JOIN LATERAL (SELECT 1 AS active FROM blocks b
+                              WHERE b.tenant_id = u.tenant_id
+                                AND b.subject_type = u.subject_type
+                                AND b.subject_id = u.subject_id AND b.metric = u.metric
+                                AND b.period = u.period AND b.period_start = u.period_start
+                                AND b.cleared_at IS NULL
+                              LIMIT 1) b ON true
+         WHERE u.used >= u.limit_value AND b.active IS NULL
          ORDER BY 1, 2, 3, 4, 5
         ON CONFLICT (tenant_id, subject_type, subject_id, metric, period, period_start)
             WHERE cleared_at IS NULL DO NOTHING
