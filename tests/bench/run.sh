@@ -321,6 +321,18 @@ read -r c50 c99 < <(psql -XAtq -F ' ' "$url" -c "
 f50=$(json_field "$out" flag_p50_ms) f99=$(json_field "$out" flag_p99_ms)
 a50=$(json_field "$out" ack_p50_ms) a99=$(json_field "$out" ack_p99_ms)
 say "latency: produce -> committed p50 $c50 ms, p99 $c99 ms; crossing -> flag p50 $f50 ms, p99 $f99 ms ($(json_field "$out" flags) flags, $(json_field "$out" flags_missing) missing); the generator's produce -> acknowledged p50 $a50 ms, p99 $a99 ms (linger.ms $GEN_LINGER_MS)"
+# The p99 by time, on the same curve's intervals (by when each event was
+# produced): a latency that grows over a long run shows here next to the
+# CPU shares above (the mock broker's grows while its log fills).
+span=$((step * 2))
+lat_series=$(psql -XAtq "$url" -c "
+  SELECT string_agg(b * $span || 's:' || p99, ' ' ORDER BY b) FROM (
+    SELECT b, round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l)) AS p99 FROM (
+      SELECT floor(extract(epoch FROM occurred_at - t0) / $span)::int AS b,
+             extract(epoch FROM pg_xact_commit_timestamp(xmin) - occurred_at) * 1000 AS l
+        FROM events, (SELECT min(occurred_at) AS t0 FROM events) m) x
+     GROUP BY b) y")
+say "produce -> committed p99 (ms) by time produced (the first interval holds the warm-up left out above): $lat_series"
 psql -XAtq -c "DROP DATABASE $name"
 
 # 4. the naive design
