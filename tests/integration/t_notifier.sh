@@ -5,7 +5,8 @@
 # code, right percent, limit, used and reset time) and three emails (through
 # a real SMTP server with AUTH, Message-ID from the notification id); more
 # events in the same period send nothing more; the next day (test clock)
-# re-arms the thresholds; no secret reaches a log; meterctl notifications
+# re-arms the thresholds; a tenant with its own thresholds and only an email
+# is notified at those, by email; no secret reaches a log; meterctl notifications
 # list shows it all.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
@@ -131,6 +132,24 @@ check_eq "list --status nope exits 2" 2 "$rc"
 rc=0
 ctl notifications retry "$(sql "SELECT min(id) FROM notifications")" >/dev/null 2>&1 || rc=$?
 check_eq "retry of a delivered notification is refused (exit 1)" 1 "$rc"
+
+# --- a tenant's own thresholds, email only -------------------------------------
+ctl tenant add beta --thresholds 50 --email ops@beta.example >/dev/null ||
+	die "tenant add beta failed"
+ctl limit set beta requests day 10 >/dev/null || die "limit set beta failed"
+: >"$T_DIR/beta"
+for i in 1 2 3 4 5 6; do
+	printf 'beta\t%s\n' "$(event "beta-$i" beta "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%S.000Z)" \
+		'"operation":"chat","input_tokens":10')" >>"$T_DIR/beta"
+done
+produce_lines "$T_DIR/beta"
+wait_for "beta's 6 requests counted" 60 \
+	"SELECT 6 = (SELECT coalesce(sum(requests), 0) FROM rollups WHERE tenant_id = 'beta'
+	   AND subject_type = 'tenant' AND period = 'day')" || die "beta's events not counted"
+wait_jl "beta's email at its own 50 % threshold" 30 "$T_DIR/mail.jsonl" "len(rs) == 5" ||
+	die "no email for beta"
+check_eq "beta's notifications: one, at 50 %, by email (no webhook set)" "50 email" \
+	"$(sql "SELECT string_agg(threshold || ' ' || channel, ', ') FROM notifications WHERE tenant_id = 'beta'")"
 
 # --- secrets never logged ------------------------------------------------------
 meterd_stop nt 30
