@@ -17,9 +17,16 @@ rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size
 /* Set one property; 0 or -1 with errstr. */
 int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
 	    size_t errstr_size);
-/* Apply the user's pass-through properties (so they override our defaults). */
-int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, char *errstr,
-		    size_t errstr_size);
+enum kfk_role { KFK_CONSUMER, KFK_PRODUCER };
+/* Apply the user's pass-through properties (so they override our defaults),
+ * those of the other kind of client only left out (kfk_prop_applies). */
+int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, enum kfk_role role,
+		    char *errstr, size_t errstr_size);
+/* 0 when librdkafka applies property name to the other kind of client only
+ * (set on this one, librdkafka would ignore it with a CONFWARN line at
+ * start: METER_KAFKA_PROP_session_timeout_ms gave one per producer); 1
+ * otherwise, unknown names included (rejected by kfk_set). */
+int kfk_prop_applies(const char *name, enum kfk_role role);
 
 /* Queue one message (key and value copied) on topic, waiting up to
  * timeout_ms for room while the local queue is full (serving delivery

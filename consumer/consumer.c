@@ -426,7 +426,7 @@ struct consumer *consumer_new(const struct meter_config *cfg, int worker,
 	     * as soon as data arrives are not slowed by this). */
 	    kfk_set(conf, "fetch.wait.max.ms", "50", errstr, errstr_size) != 0 ||
 	    mxd_kafka_conf(conf, errstr, errstr_size) != 0 ||
-	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0)
+	    kfk_apply_props(conf, cfg, KFK_CONSUMER, errstr, errstr_size) != 0)
 		goto fail;
 	char pstrat[128];
 	size_t psz = sizeof(pstrat);

@@ -56,7 +56,7 @@ struct dlq *dlq_new(const struct meter_config *cfg, char *errstr, size_t errstr_
 	if (kfk_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "linger.ms", "5", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "client.id", "meterd-dlq", errstr, errstr_size) != 0 ||
-	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0) {
+	    kfk_apply_props(conf, cfg, KFK_PRODUCER, errstr, errstr_size) != 0) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}

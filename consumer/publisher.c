@@ -73,7 +73,7 @@ struct publisher *pub_new(const struct meter_config *cfg, const char *app_name, 
 	if (kfk_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "linger.ms", "0", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "client.id", p->app, errstr, errstr_size) != 0 ||
-	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0) {
+	    kfk_apply_props(conf, cfg, KFK_PRODUCER, errstr, errstr_size) != 0) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}

@@ -245,7 +245,7 @@ struct rollpub *rollpub_start(const struct meter_config *cfg, char *errstr, size
 	    kfk_set(conf, "linger.ms", "20", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "compression.type", "lz4", errstr, errstr_size) != 0 ||
 	    kfk_set(conf, "client.id", "meterd-rollups", errstr, errstr_size) != 0 ||
-	    kfk_apply_props(conf, cfg, errstr, errstr_size) != 0) {
+	    kfk_apply_props(conf, cfg, KFK_PRODUCER, errstr, errstr_size) != 0) {
 		rd_kafka_conf_destroy(conf);
 		goto fail;
 	}

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "kafka.h"
 #include "log.h"
 #include "num.h"
 
@@ -566,6 +567,63 @@ static void test_redact_hides_passwords(void **state)
 	assert_string_equal(out, "postgresql://meter@db/meter");
 }
 
+/* A pass-through property reaches only the clients it is for: a consumer's
+ * session.timeout.ms on a producer made librdkafka print a CONFWARN line
+ * per producer at every start. Unknown names go to both (kfk_set rejects
+ * them). */
+static void test_kafka_props_by_role(void **state)
+{
+	(void)state;
+	assert_int_equal(kfk_prop_applies("session.timeout.ms", KFK_CONSUMER), 1);
+	assert_int_equal(kfk_prop_applies("session.timeout.ms", KFK_PRODUCER), 0);
+	assert_int_equal(kfk_prop_applies("linger.ms", KFK_CONSUMER), 0);
+	assert_int_equal(kfk_prop_applies("linger.ms", KFK_PRODUCER), 1);
+	assert_int_equal(kfk_prop_applies("security.protocol", KFK_CONSUMER), 1);
+	assert_int_equal(kfk_prop_applies("security.protocol", KFK_PRODUCER), 1);
+	assert_int_equal(kfk_prop_applies("no.such.property", KFK_PRODUCER), 1);
+
+	static struct meter_config cfg;
+	const char *props[][2] = {
+		{"session.timeout.ms", "6000"}, {"linger.ms", "7"}, {"client.id", "both"}};
+	cfg.nprops = 3;
+	for (int i = 0; i < cfg.nprops; i++) {
+		snprintf(cfg.prop_name[i], sizeof(cfg.prop_name[i]), "%s", props[i][0]);
+		snprintf(cfg.prop_value[i], sizeof(cfg.prop_value[i]), "%s", props[i][1]);
+	}
+	char err[256], v[64];
+	size_t n;
+	rd_kafka_conf_t *c = rd_kafka_conf_new(), *p = rd_kafka_conf_new();
+	assert_int_equal(kfk_apply_props(c, &cfg, KFK_CONSUMER, err, sizeof(err)), 0);
+	assert_int_equal(kfk_apply_props(p, &cfg, KFK_PRODUCER, err, sizeof(err)), 0);
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(c, "session.timeout.ms", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_equal(v, "6000");
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(p, "session.timeout.ms", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_not_equal(v, "6000");
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(p, "linger.ms", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_equal(v, "7");
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(c, "linger.ms", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_not_equal(v, "7");
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(c, "client.id", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_equal(v, "both");
+	n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(p, "client.id", v, &n), RD_KAFKA_CONF_OK);
+	assert_string_equal(v, "both");
+	rd_kafka_conf_destroy(c);
+	rd_kafka_conf_destroy(p);
+
+	/* A bad value still fails the client it is for. */
+	snprintf(cfg.prop_value[0], sizeof(cfg.prop_value[0]), "soon");
+	c = rd_kafka_conf_new();
+	assert_int_equal(kfk_apply_props(c, &cfg, KFK_CONSUMER, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "session.timeout.ms"));
+	rd_kafka_conf_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_check_date_year_bound),
 		cmocka_unit_test(test_json_text_round_trips),
 		cmocka_unit_test(test_redact_hides_passwords),
+		cmocka_unit_test(test_kafka_props_by_role),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
