@@ -567,6 +567,15 @@ static void test_redact_hides_passwords(void **state)
 	assert_string_equal(out, "postgresql://meter@db/meter");
 }
 
+/* A property's value as librdkafka holds it (a static buffer). */
+static const char *conf_value(const rd_kafka_conf_t *conf, const char *name)
+{
+	static char v[256];
+	size_t n = sizeof(v);
+	assert_int_equal(rd_kafka_conf_get(conf, name, v, &n), RD_KAFKA_CONF_OK);
+	return v;
+}
+
 /* A pass-through property reaches only the clients it is for: a consumer's
  * session.timeout.ms on a producer made librdkafka print a CONFWARN line
  * per producer at every start. Unknown names go to both (kfk_set rejects
@@ -590,29 +599,16 @@ static void test_kafka_props_by_role(void **state)
 		snprintf(cfg.prop_name[i], sizeof(cfg.prop_name[i]), "%s", props[i][0]);
 		snprintf(cfg.prop_value[i], sizeof(cfg.prop_value[i]), "%s", props[i][1]);
 	}
-	char err[256], v[64];
-	size_t n;
+	char err[256];
 	rd_kafka_conf_t *c = rd_kafka_conf_new(), *p = rd_kafka_conf_new();
 	assert_int_equal(kfk_apply_props(c, &cfg, KFK_CONSUMER, err, sizeof(err)), 0);
 	assert_int_equal(kfk_apply_props(p, &cfg, KFK_PRODUCER, err, sizeof(err)), 0);
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(c, "session.timeout.ms", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_equal(v, "6000");
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(p, "session.timeout.ms", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_not_equal(v, "6000");
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(p, "linger.ms", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_equal(v, "7");
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(c, "linger.ms", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_not_equal(v, "7");
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(c, "client.id", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_equal(v, "both");
-	n = sizeof(v);
-	assert_int_equal(rd_kafka_conf_get(p, "client.id", v, &n), RD_KAFKA_CONF_OK);
-	assert_string_equal(v, "both");
+	assert_string_equal(conf_value(c, "session.timeout.ms"), "6000");
+	assert_string_not_equal(conf_value(p, "session.timeout.ms"), "6000");
+	assert_string_equal(conf_value(p, "linger.ms"), "7");
+	assert_string_not_equal(conf_value(c, "linger.ms"), "7");
+	assert_string_equal(conf_value(c, "client.id"), "both");
+	assert_string_equal(conf_value(p, "client.id"), "both");
 	rd_kafka_conf_destroy(c);
 	rd_kafka_conf_destroy(p);
 
