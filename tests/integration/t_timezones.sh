@@ -6,6 +6,9 @@
 # 2024 land in different months (and an instant that is Mar 1 in UTC is
 # still Feb 29 in Buenos Aires). Late events count in the period in which
 # they occurred, within the lateness bound; beyond it they are rejected.
+# The event log keeps every field as sent (an event with all of them, with
+# backslashes, quotes and non-ASCII text, and one with none of the optional
+# ones).
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 
@@ -28,6 +31,9 @@ TOO_OLD=$(date -u -d '-4001 days' +%Y-%m-%dT%H:%M:%SZ)
 	printf 'utc\t%s\n' "$(event u1 utc 2024-02-29T23:59:59.999Z "$D,\"input_tokens\":1")"
 	printf 'utc\t%s\n' "$(event u2 utc 2024-03-01T00:00:00Z "$D,\"input_tokens\":10")"
 	printf 'utc\t%s\n' "$(event u3 utc 2024-03-01T01:00:00Z "$D,\"input_tokens\":100")"
+	# The event log's fields.
+	printf 'lg\t%s\n' "$(event f1 lg 2024-06-15T12:34:56.789Z '"user_id":"u-1","api_key_id":"k-1","provider":"openai","model":"gpt-4o","operation":"chat","input_tokens":120,"cache_read_input_tokens":20,"output_tokens":30,"reasoning_output_tokens":7,"requests":2,"units":{"images":3},"cost":"0.0042","endpoint":"/v1/chat?q=a\\b \"c\" ñ","method":"POST","status_code":201,"latency_ms":1234,"workflow_id":"wf-1","execution_id":"ex-1","metadata":{"k":"tab\there \\ \"q\"","ñ":[1,true,null]}')"
+	printf 'lg\t%s\n' "$(event f2 lg 2024-06-15T12:00:00Z '"operation":"embed"')"
 	# Beyond METER_MAX_LATENESS=4000d.
 	printf 'utc\t%s\n' "$(event u4 utc "$TOO_OLD" "$D,\"input_tokens\":7")"
 } >"$T_DIR/events.kv"
@@ -65,6 +71,19 @@ check_eq "ba breakdown rows are by local day only" \
 	"day 2024-02-29 100; day 2024-03-01 1000; day 2024-06-14 1; day 2024-06-15 10" \
 	"$(sql "SELECT string_agg(period || ' ' || period_start || ' ' || input_tokens, '; ' ORDER BY period_start)
 	          FROM rollup_breakdown WHERE tenant_id = 'ba' AND subject_type = 'tenant' AND dim = 'operation'")"
+check_eq "the event log, every field (f1) and none of the optional ones (f2)" \
+	"$(printf '%s\n' \
+		'f1|2024-06-15 12:34:56.789|u-1|k-1|openai|gpt-4o|chat|it|com.meterd.usage|120|20|30|7|2|{"images": 3}|4200000000|event|-|/v1/chat?q=a\b "c" ñ|POST|201|1234|wf-1|ex-1|{"k": "tab\there \\ \"q\"", "ñ": [1, true, null]}|1' \
+		'f2|2024-06-15 12:00:00.000|-|-|||embed|it|com.meterd.usage|0|0|0|0|1|-|0|unpriced|-|-|-|-|-|-|-|-|1')" \
+	"$(sql "SELECT string_agg(concat_ws('|', event_id,
+	          to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'),
+	          coalesce(user_id, '-'), coalesce(api_key_id, '-'), provider, model, operation, source,
+	          type, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, requests,
+	          coalesce(units::text, '-'), cost_pusd, cost_source, coalesce(price_id::text, '-'),
+	          coalesce(endpoint, '-'), coalesce(method, '-'), coalesce(status_code::text, '-'),
+	          coalesce(latency_ms::text, '-'), coalesce(workflow_id, '-'), coalesce(execution_id, '-'),
+	          coalesce(metadata::text, '-'), (kafka_topic = '$T_TOPIC' AND kafka_offset >= 0)::int),
+	          E'\\n' ORDER BY event_id) FROM events WHERE tenant_id = 'lg'")"
 meterd_stop a
 check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
 test_done
