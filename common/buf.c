@@ -165,6 +165,115 @@ void copy_eol(struct buf *b)
 	buf_putc(b, '\n');
 }
 
+/* Days and microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
+#define PG_EPOCH_DAYS 10957
+#define PG_EPOCH_US ((int64_t)PG_EPOCH_DAYS * 86400 * 1000000)
+
+static void put_be(struct buf *b, uint64_t v, int bytes)
+{
+	char tmp[8];
+	for (int i = 0; i < bytes; i++)
+		tmp[i] = (char)(v >> (8 * (bytes - 1 - i)));
+	buf_append(b, tmp, (size_t)bytes);
+}
+
+void copyb_header(struct buf *b)
+{
+	/* Signature, flags (no OIDs), header extension length. */
+	buf_append(b, "PGCOPY\n\377\r\n\0", 11);
+	put_be(b, 0, 4);
+	put_be(b, 0, 4);
+}
+
+void copyb_trailer(struct buf *b)
+{
+	put_be(b, 0xffff, 2);
+}
+
+void copyb_row(struct buf *b, int nfields)
+{
+	put_be(b, (uint64_t)nfields, 2);
+}
+
+void copyb_null(struct buf *b)
+{
+	put_be(b, 0xffffffff, 4);
+}
+
+void copyb_text(struct buf *b, const char *s)
+{
+	if (!s) {
+		copyb_null(b);
+		return;
+	}
+	size_t len = strlen(s);
+	put_be(b, len, 4);
+	buf_append(b, s, len);
+}
+
+void copyb_text_or_null(struct buf *b, const char *s)
+{
+	copyb_text(b, (s && *s) ? s : NULL);
+}
+
+void copyb_i32(struct buf *b, int32_t v)
+{
+	put_be(b, 4, 4);
+	put_be(b, (uint32_t)v, 4);
+}
+
+void copyb_i64(struct buf *b, int64_t v)
+{
+	put_be(b, 8, 4);
+	put_be(b, (uint64_t)v, 8);
+}
+
+void copyb_timestamptz(struct buf *b, int64_t us)
+{
+	copyb_i64(b, us - PG_EPOCH_US);
+}
+
+void copyb_date(struct buf *b, int32_t days)
+{
+	copyb_i32(b, days - PG_EPOCH_DAYS);
+}
+
+void copyb_numeric(struct buf *b, __int128 v)
+{
+	/* Base-10000 digits, most significant first, weight = the first
+	 * digit's power of 10000; trailing zero digits left out. */
+	unsigned __int128 u = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
+	uint16_t digits[12];
+	int n = 0;
+	while (u) {
+		digits[n++] = (uint16_t)(u % 10000);
+		u /= 10000;
+	}
+	int weight = n - 1, lo = 0;
+	while (lo < n && digits[lo] == 0)
+		lo++;
+	int ndigits = n - lo;
+	put_be(b, (uint64_t)(8 + 2 * ndigits), 4);
+	put_be(b, (uint64_t)ndigits, 2);
+	put_be(b, (uint16_t)(n ? weight : 0), 2);
+	put_be(b, v < 0 ? 0x4000 : 0, 2);
+	put_be(b, 0, 2); /* display scale */
+	for (int i = n - 1; i >= lo; i--)
+		put_be(b, digits[i], 2);
+}
+
+void copyb_jsonb(struct buf *b, const char *json)
+{
+	if (!json || !*json) {
+		copyb_null(b);
+		return;
+	}
+	size_t len = strlen(json);
+	put_be(b, len + 1, 4);
+	buf_putc(b, 1); /* jsonb's binary format version */
+	buf_append(b, json, len);
+}
+
 void json_textn(struct buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

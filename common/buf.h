@@ -1,5 +1,5 @@
 /* buf.h - a growable byte buffer with an optional size cap, and the COPY
- * text-format encoders used to stage rows in PostgreSQL. */
+ * encoders (text and binary format) used to stage rows in PostgreSQL. */
 #ifndef METER_BUF_H
 #define METER_BUF_H
 
@@ -35,6 +35,31 @@ void copy_null(struct buf *b);
 void copy_bytea(struct buf *b, const void *data, size_t len);
 void copy_sep(struct buf *b);
 void copy_eol(struct buf *b);
+
+/* COPY binary format (FORMAT binary): a header, then per row its field
+ * count and per field its length (-1: NULL) and the value in the type's
+ * binary (send/receive) form, big-endian; then a trailer. The server parses
+ * no text: a timestamptz is 8 bytes instead of ~27 characters to parse, a
+ * number needs no digits. Text goes as it is (no escapes); PostgreSQL still
+ * checks it is valid UTF-8. */
+void copyb_header(struct buf *b);
+void copyb_trailer(struct buf *b);
+void copyb_row(struct buf *b, int nfields);
+void copyb_null(struct buf *b);
+/* s == NULL writes NULL; copyb_text_or_null also takes "" as NULL. */
+void copyb_text(struct buf *b, const char *s);
+void copyb_text_or_null(struct buf *b, const char *s);
+void copyb_i32(struct buf *b, int32_t v);
+void copyb_i64(struct buf *b, int64_t v);
+/* us: microseconds since 1970-01-01 00:00:00 UTC. */
+void copyb_timestamptz(struct buf *b, int64_t us);
+/* days: days since 1970-01-01. */
+void copyb_date(struct buf *b, int32_t days);
+/* An integer numeric (scale 0). */
+void copyb_numeric(struct buf *b, __int128 v);
+/* JSON text as jsonb (the server parses it, as it does in text format);
+ * NULL or "" writes NULL. */
+void copyb_jsonb(struct buf *b, const char *json);
 
 /* A JSON string: s (UTF-8, as PostgreSQL's text is) in quotes, with '"',
  * backslash and control bytes escaped. */

@@ -509,6 +509,90 @@ static void test_copy_text_escapes_specials_and_nulls(void **state)
 	buf_free(&b);
 }
 
+/* The bytes of one binary COPY field, as hex: its length (or -1) then the
+ * value. */
+static char *field_hex(const struct buf *b)
+{
+	static char out[256];
+	size_t n = 0;
+	for (size_t i = 0; i < b->len && n + 3 < sizeof(out); i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%02x", (unsigned char)b->data[i]);
+	out[n] = '\0';
+	return out;
+}
+
+/* Each expected value is PostgreSQL 15's own send function's output
+ * (numeric_send(), timestamptz_send(), ...) after a 4-byte length. */
+static void test_copy_binary_fields_match_postgres_send(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *digits;
+		const char *want;
+	} nums[] = {
+		{"0", "000000080000000000000000"},
+		{"1", "0000000a00010000000000000001"},
+		{"9999", "0000000a0001000000000000270f"},
+		{"10000", "0000000a00010001000000000001"},
+		{"12345678", "0000000c000200010000000004d2162e"},
+		{"4200000000", "0000000a0001000200000000002a"},
+		{"100000000", "0000000a00010002000000000001"},
+		{"-5", "0000000a00010000400000000005"},
+		{"170141183460469231731687303715884105727",
+		 "0000001c000a00090000000000aa0583209a01d5090d0c601c871bf620da165f"},
+		{"-170141183460469231731687303715884105728",
+		 "0000001c000a00094000000000aa0583209a01d5090d0c601c871bf620da1660"},
+	};
+	struct buf b;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		__int128 v = 0;
+		const char *d = nums[i].digits;
+		int neg = *d == '-';
+		for (d += neg; *d; d++)
+			v = v * 10 - (*d - '0'); /* negative, so that the minimum fits */
+		buf_reset(&b);
+		copyb_numeric(&b, neg ? v : -v);
+		assert_string_equal(field_hex(&b), nums[i].want);
+	}
+	buf_reset(&b);
+	copyb_timestamptz(&b, 1718454896789000); /* 2024-06-15T12:34:56.789Z */
+	assert_string_equal(field_hex(&b), "000000080002bdebba77a608");
+	buf_reset(&b);
+	copyb_timestamptz(&b, 0);
+	assert_string_equal(field_hex(&b), "00000008fffca2fec4c82000");
+	buf_reset(&b);
+	copyb_date(&b, 19889); /* 2024-06-15 */
+	assert_string_equal(field_hex(&b), "00000004000022e4");
+	buf_reset(&b);
+	copyb_date(&b, 10956); /* 1999-12-31 */
+	assert_string_equal(field_hex(&b), "00000004ffffffff");
+	buf_reset(&b);
+	copyb_jsonb(&b, "{\"a\": 1}");
+	assert_string_equal(field_hex(&b), "00000009017b2261223a20317d");
+	buf_reset(&b);
+	copyb_i32(&b, -2);
+	copyb_i64(&b, 1);
+	assert_string_equal(field_hex(&b), "00000004fffffffe000000080000000000000001");
+	/* NULLs and the empty string. */
+	buf_reset(&b);
+	copyb_text(&b, NULL);
+	copyb_text_or_null(&b, "");
+	copyb_jsonb(&b, "");
+	copyb_text(&b, "");
+	copyb_text(&b, "a\tb");
+	assert_string_equal(field_hex(&b), "ffffffffffffffffffffffff0000000000000003610962");
+	/* A whole file: header, a row of one field, trailer. */
+	buf_reset(&b);
+	copyb_header(&b);
+	copyb_row(&b, 1);
+	copyb_null(&b);
+	copyb_trailer(&b);
+	assert_string_equal(field_hex(&b),
+			    "5047434f50590aff0d0a00" "00000000" "00000000" "0001" "ffffffff" "ffff");
+	buf_free(&b);
+}
+
 static void test_buf_cap_sets_toobig(void **state)
 {
 	(void)state;
@@ -634,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_config_reload_applies_only_reloadable_options),
 		cmocka_unit_test(test_config_reference_lists_every_variable),
 		cmocka_unit_test(test_copy_text_escapes_specials_and_nulls),
+		cmocka_unit_test(test_copy_binary_fields_match_postgres_send),
 		cmocka_unit_test(test_buf_cap_sets_toobig),
 		cmocka_unit_test(test_check_date_year_bound),
 		cmocka_unit_test(test_json_text_round_trips),
