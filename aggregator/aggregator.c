@@ -991,14 +991,14 @@ static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_si
 			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
 			return -1;
 		}
-		if (copy_in(a, "COPY stage_rollups FROM STDIN (FORMAT binary)", errstr, errstr_size) != 0)
+		if (copy_in(a, "COPY stage_rollups FROM STDIN", errstr, errstr_size) != 0)
 			return -1;
 		buf_reset(b);
 		if (rol_copy_breakdown(a->rol, b) != 0) {
 			snprintf(errstr, errstr_size, "out of memory sorting the batch's rollups");
 			return -1;
 		}
-		if (copy_in(a, "COPY stage_breakdown FROM STDIN (FORMAT binary)", errstr, errstr_size) != 0)
+		if (copy_in(a, "COPY stage_breakdown FROM STDIN", errstr, errstr_size) != 0)
 			return -1;
 	}
 	if (a->nrejects) {

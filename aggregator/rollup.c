@@ -15,7 +15,6 @@ struct sums {
 struct row {
 	uint64_t hash;
 	uint32_t key_off, key_len;
-	int32_t start; /* the period's start (days since 1970-01-01), also in the key text */
 	struct sums s;
 };
 
@@ -31,7 +30,7 @@ struct acc {
 struct rol {
 	struct acc rollups, breakdown;
 	char key[1024];
-	int32_t cached_day, month_day;
+	int32_t cached_day;
 	char day_text[11], month_text[11];
 };
 
@@ -112,9 +111,8 @@ static int acc_grow_index(struct acc *a)
 	return 0;
 }
 
-/* The sums of the row with this key, created (zero, of the period that
- * starts on day start) if new. */
-static struct sums *acc_get(struct acc *a, const char *key, size_t len, int32_t start)
+/* The sums of the row with this key, created (zero) if new. */
+static struct sums *acc_get(struct acc *a, const char *key, size_t len)
 {
 	if ((a->nrows + 1) * 2 > a->capindex && acc_grow_index(a) != 0)
 		return NULL;
@@ -142,7 +140,6 @@ static struct sums *acc_get(struct acc *a, const char *key, size_t len, int32_t 
 	row->hash = h;
 	row->key_off = (uint32_t)off;
 	row->key_len = (uint32_t)len;
-	row->start = start;
 	a->index[s] = (uint32_t)(++a->nrows);
 	return &row->s;
 }
@@ -189,16 +186,14 @@ int rol_add(struct rol *r, const struct rol_event *e)
 	if (e->day != r->cached_day) {
 		int y, m, d;
 		zone_civil(e->day, &y, &m, &d);
-		r->month_day = zone_days(y, m, 1);
 		date_text(e->day, r->day_text);
-		date_text(r->month_day, r->month_text);
+		date_text(zone_days(y, m, 1), r->month_text);
 		r->cached_day = e->day;
 	}
 	static const char *const types[3] = {"tenant", "user", "key"};
 	static const char *const periods[2] = {"day", "month"};
 	const char *ids[3] = {"", e->user_id, e->api_key_id};
 	const char *starts[2] = {r->day_text, r->month_text};
-	const int32_t start_days[2] = {e->day, r->month_day};
 	for (int t = 0; t < 3; t++) {
 		if (t > 0 && !*ids[t])
 			continue;
@@ -215,7 +210,7 @@ int rol_add(struct rol *r, const struct rol_event *e)
 			*k++ = '\t';
 			k = put(k, starts[p]);
 			size_t base = (size_t)(k - r->key);
-			struct sums *s = acc_get(&r->rollups, r->key, base, start_days[p]);
+			struct sums *s = acc_get(&r->rollups, r->key, base);
 			if (!s)
 				return -1;
 			add_sums(s, e, 0);
@@ -228,7 +223,7 @@ int rol_add(struct rol *r, const struct rol_event *e)
 			k = r->key + base;
 			k = put(k, "\toperation\t");
 			k = put(k, e->operation);
-			if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key), e->day)))
+			if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key))))
 				return -1;
 			add_sums(s, e, 0);
 			if (t != 0)
@@ -241,14 +236,14 @@ int rol_add(struct rol *r, const struct rol_event *e)
 			k = put(k, *e->provider ? e->provider : "unknown");
 			*k++ = '/';
 			k = put(k, *e->model ? e->model : "unknown");
-			if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key), e->day)))
+			if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key))))
 				return -1;
 			add_sums(s, e, 0);
 			for (int u = 0; u < e->nunits; u++) {
 				k = r->key + base;
 				k = put(k, "\tunit\t");
 				k = put(k, e->units[u].name);
-				if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key), e->day)))
+				if (!(s = acc_get(&r->breakdown, r->key, (size_t)(k - r->key))))
 					return -1;
 				add_sums(s, e, e->units[u].quantity);
 			}
@@ -257,34 +252,28 @@ int rol_add(struct rol *r, const struct rol_event *e)
 	return 0;
 }
 
-/* One staging row in COPY binary format: the key's fields (tab-separated
- * text, its fifth the period's start, written as a date) and the sums. */
-static void copy_row(struct buf *b, const char *key, const struct row *row, int with_quantity)
+static void copy_sums(struct buf *b, const struct sums *s, int with_quantity)
 {
-	const char *p = key, *end = key + row->key_len;
-	int nkeys = 1;
-	for (const char *q = p; q < end; q++)
-		nkeys += *q == '\t';
-	copyb_row(b, nkeys + 7 + with_quantity);
-	for (int f = 0; f < nkeys; f++) {
-		const char *tab = memchr(p, '\t', (size_t)(end - p));
-		size_t n = (size_t)((tab ? tab : end) - p);
-		if (f == 4)
-			copyb_date(b, row->start);
-		else
-			copyb_textn(b, p, n);
-		p += n + 1;
+	char num[48];
+	copy_sep(b);
+	copy_i64(b, s->events);
+	copy_sep(b);
+	copy_i64(b, s->requests);
+	copy_sep(b);
+	copy_i64(b, s->input);
+	copy_sep(b);
+	copy_i64(b, s->cached);
+	copy_sep(b);
+	copy_i64(b, s->output);
+	copy_sep(b);
+	copy_i64(b, s->reasoning);
+	copy_sep(b);
+	buf_append(b, num, num_format_i128(s->cost, num, sizeof(num)));
+	if (with_quantity) {
+		copy_sep(b);
+		buf_append(b, num, num_format_i128(s->quantity, num, sizeof(num)));
 	}
-	const struct sums *s = &row->s;
-	copyb_i64(b, s->events);
-	copyb_i64(b, s->requests);
-	copyb_i64(b, s->input);
-	copyb_i64(b, s->cached);
-	copyb_i64(b, s->output);
-	copyb_i64(b, s->reasoning);
-	copyb_numeric(b, s->cost);
-	if (with_quantity)
-		copyb_numeric(b, s->quantity);
+	copy_eol(b);
 }
 
 /* qsort has no context argument in C11; per thread, as every consumer
@@ -313,10 +302,10 @@ static int copy_acc(const struct acc *a, struct buf *b, int with_quantity)
 		order[i] = &a->rows[i];
 	sort_keys = a->keys.data;
 	qsort(order, a->nrows, sizeof(*order), row_cmp);
-	copyb_header(b);
-	for (size_t i = 0; i < a->nrows; i++)
-		copy_row(b, a->keys.data + order[i]->key_off, order[i], with_quantity);
-	copyb_trailer(b);
+	for (size_t i = 0; i < a->nrows; i++) {
+		buf_append(b, a->keys.data + order[i]->key_off, order[i]->key_len);
+		copy_sums(b, &order[i]->s, with_quantity);
+	}
 	free(order);
 	return 0;
 }

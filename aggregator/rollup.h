@@ -3,9 +3,9 @@
  * many events of the batch touch it, so the database does one upsert per
  * distinct row instead of one per event.
  *
- * Rows are kept as the text of their key columns joined by tabs (the
- * identifiers hold no byte below the tab) plus the sums; rol_copy_* writes
- * the staging rows for sql/R_batch.sql in COPY binary format.
+ * Rows are kept as the COPY text of their key columns (identifiers are
+ * restricted to characters COPY never escapes) plus the sums; rol_copy_*
+ * writes the staging rows for sql/R_batch.sql.
  */
 #ifndef METER_ROLLUP_H
 #define METER_ROLLUP_H
@@ -48,11 +48,10 @@ int rol_add(struct rol *r, const struct rol_event *e);
 size_t rol_rows(const struct rol *r);
 size_t rol_breakdown_rows(const struct rol *r);
 
-/* The rows for stage_rollups, a whole COPY binary stream (header, rows,
- * trailer): tenant_id, subject_type, subject_id, period, period_start,
- * events, requests, input_tokens, cached_input_tokens, output_tokens,
- * reasoning_tokens, cost_pusd; in key order (the order of the key columns
- * under the C collation). Returns 0, or -1 out of memory. */
+/* COPY text rows for stage_rollups: tenant_id, subject_type, subject_id,
+ * period, period_start, events, requests, input_tokens, cached_input_tokens,
+ * output_tokens, reasoning_tokens, cost_pusd; in key order (the order of
+ * the key columns under the C collation). Returns 0, or -1 out of memory. */
 int rol_copy_rollups(const struct rol *r, struct buf *b);
 /* For stage_breakdown: the same key columns, dim, name, the same sums and
  * quantity; in key order. */

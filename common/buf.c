@@ -200,18 +200,15 @@ void copyb_null(struct buf *b)
 	put_be(b, 0xffffffff, 4);
 }
 
-void copyb_textn(struct buf *b, const char *s, size_t len)
-{
-	put_be(b, len, 4);
-	buf_append(b, s, len);
-}
-
 void copyb_text(struct buf *b, const char *s)
 {
-	if (!s)
+	if (!s) {
 		copyb_null(b);
-	else
-		copyb_textn(b, s, strlen(s));
+		return;
+	}
+	size_t len = strlen(s);
+	put_be(b, len, 4);
+	buf_append(b, s, len);
 }
 
 void copyb_text_or_null(struct buf *b, const char *s)

@@ -48,7 +48,6 @@ void copyb_row(struct buf *b, int nfields);
 void copyb_null(struct buf *b);
 /* s == NULL writes NULL; copyb_text_or_null also takes "" as NULL. */
 void copyb_text(struct buf *b, const char *s);
-void copyb_textn(struct buf *b, const char *s, size_t len);
 void copyb_text_or_null(struct buf *b, const char *s);
 void copyb_i32(struct buf *b, int32_t v);
 void copyb_i64(struct buf *b, int64_t v);
