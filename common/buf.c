@@ -233,11 +233,6 @@ void copyb_timestamptz(struct buf *b, int64_t us)
 	copyb_i64(b, us - PG_EPOCH_US);
 }
 
-void copyb_date(struct buf *b, int32_t days)
-{
-	copyb_i32(b, days - PG_EPOCH_DAYS);
-}
-
 void copyb_numeric(struct buf *b, __int128 v)
 {
 	/* Base-10000 digits, most significant first, weight = the first

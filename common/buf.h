@@ -53,8 +53,6 @@ void copyb_i32(struct buf *b, int32_t v);
 void copyb_i64(struct buf *b, int64_t v);
 /* us: microseconds since 1970-01-01 00:00:00 UTC. */
 void copyb_timestamptz(struct buf *b, int64_t us);
-/* days: days since 1970-01-01. */
-void copyb_date(struct buf *b, int32_t days);
 /* An integer numeric (scale 0). */
 void copyb_numeric(struct buf *b, __int128 v);
 /* JSON text as jsonb (the server parses it, as it does in text format);
