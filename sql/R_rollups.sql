@@ -34,17 +34,20 @@ RETURNS TABLE (type text, subject text, tenant_id text, subject_type text,
 LANGUAGE sql STABLE AS $$
     -- The keys in key order: looking the rows up in index order cost ~20 %
     -- less than in hash order (24,000 keys: 253 against 320 ms, best of 24
-    -- calls each), fewer cache misses in the primary key's pages.
+    -- calls each), fewer cache misses in the primary key's pages. One sort
+    -- does both the order and the distinct keys (a key named by a closed
+    -- outbox row sorts first and is the one kept): ~25 % less than grouping
+    -- by hash and then sorting (122,000 keys, 106,000 distinct: ~305
+    -- against ~400 ms, five pairs alternating).
     WITH keys AS MATERIALIZED (
-        SELECT u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start,
-               bool_or(o.closed) AS closed
+        SELECT DISTINCT ON (u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start)
+               u.tenant_id, u.subject_type, u.subject_id, u.period, u.period_start, o.closed
           FROM rollup_outbox o
          CROSS JOIN LATERAL unnest(o.tenant_ids, o.subject_types, o.subject_ids, o.periods,
                                    o.period_starts)
                             AS u(tenant_id, subject_type, subject_id, period, period_start)
          WHERE o.id <= p_upto
-         GROUP BY 1, 2, 3, 4, 5
-         ORDER BY 1, 2, 3, 4, 5
+         ORDER BY 1, 2, 3, 4, 5, o.closed DESC
     ), pv AS (SELECT coalesce(max(id), 0) AS v FROM prices)
     SELECT CASE WHEN k.closed THEN 'closed' ELSE 'rollup' END,
            NULL::text, -- subject
