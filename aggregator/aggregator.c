@@ -730,8 +730,14 @@ static int copy_send(struct copy *c, size_t least, char *errstr, size_t errstr_s
 			return -1;
 		c->started = 1;
 	}
-	if (PQputCopyData(c->a->conn, b->data, (int)b->len) != 1)
-		return copy_fail(c, NULL, errstr, errstr_size);
+	/* In pieces: libpq copies what it is given into its own output buffer,
+	 * which grows to the size of one call's data and stays that size (a
+	 * batch's rollup rows are copied in one go: tens of megabytes). */
+	for (size_t off = 0; off < b->len; off += COPY_CHUNK) {
+		size_t n = b->len - off < COPY_CHUNK ? b->len - off : COPY_CHUNK;
+		if (PQputCopyData(c->a->conn, b->data + off, (int)n) != 1)
+			return copy_fail(c, NULL, errstr, errstr_size);
+	}
 	buf_reset(b);
 	return 0;
 }
