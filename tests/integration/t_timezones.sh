@@ -8,7 +8,7 @@
 # they occurred, within the lateness bound; beyond it they are rejected.
 # The event log keeps every field as sent (an event with all of them, with
 # backslashes, quotes and non-ASCII text, and one with none of the optional
-# ones).
+# ones), and gets a batch's rows sorted by tenant and time.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 
@@ -84,6 +84,17 @@ check_eq "the event log, every field (f1) and none of the optional ones (f2)" \
 	          coalesce(latency_ms::text, '-'), coalesce(workflow_id, '-'), coalesce(execution_id, '-'),
 	          coalesce(metadata::text, '-'), (kafka_topic = '$T_TOPIC' AND kafka_offset >= 0)::int),
 	          E'\\n' ORDER BY event_id) FROM events WHERE tenant_id = 'lg'")"
+# A batch's events reach the log sorted by tenant and time (its index on
+# (tenant_id, occurred_at) then takes a tenant's new entries together): f2,
+# sent after f1 but 34 minutes earlier, comes first. Rows of one batch share
+# their transaction (xmin); a row's place in its partition is its ctid.
+check_eq "each batch's rows in the log in (tenant, time) order" "0 f2 f1" \
+	"$(sql "SELECT count(*) FILTER (WHERE prev_t > tenant_id COLLATE \"C\"
+	                               OR (prev_t = tenant_id AND prev_at > occurred_at))
+	       || ' ' || (SELECT string_agg(event_id, ' ' ORDER BY ctid) FROM events WHERE tenant_id = 'lg')
+	       FROM (SELECT tenant_id, occurred_at,
+	                    lag(tenant_id COLLATE \"C\") OVER w AS prev_t, lag(occurred_at) OVER w AS prev_at
+	               FROM events WINDOW w AS (PARTITION BY tableoid, xmin::text ORDER BY ctid)) x")"
 meterd_stop a
 check_eq "meterd exit code on SIGTERM" 0 "$MD_RC"
 test_done
