@@ -9,7 +9,8 @@
  *   COPY the (tenant, id) pairs into stage_ids and insert them into
  *   event_ids: the ones that conflict are duplicates of events counted
  *   before (meter_dedupe());
- *   COPY the new events straight into the event log, add them up in memory
+ *   COPY the new events straight into the event log (binary format, sorted
+ *   by tenant and time like the log's index), add them up in memory
  *   per rollup row (rollup.c) and COPY those rows into stage_rollups and
  *   stage_breakdown, and the rejects into stage_rejects;
  *   SELECT meter_apply_batch() (sql/R_batch.sql): fence and advance the
