@@ -688,9 +688,8 @@ static void keep_state(struct agg *a, const PGresult *res)
 struct copy {
 	struct agg *a;
 	const char *sql;
-	int binary; /* FORMAT binary: rows begin with copy_row(), a trailer ends them */
 	int started, failed;
-	int64_t rows;
+	int64_t rows; /* FORMAT binary rows begun with copy_row(); a trailer ends them */
 };
 
 /* Begin a binary row of nfields (the header first, before the first row,
@@ -749,7 +748,7 @@ static int copy_send(struct copy *c, size_t least, char *errstr, size_t errstr_s
 /* Send the rest and end the COPY (or abort it after a failure). */
 static int copy_end(struct copy *c, char *errstr, size_t errstr_size)
 {
-	if (c->binary && c->rows > 0 && !c->failed)
+	if (c->rows > 0 && !c->failed)
 		copyb_trailer(&c->a->copybuf);
 	copy_send(c, 0, errstr, errstr_size);
 	if (!c->started)
@@ -769,7 +768,7 @@ static int copy_end(struct copy *c, char *errstr, size_t errstr_size)
 /* COPY what a->copybuf holds, in one go. */
 static int copy_in(struct agg *a, const char *sql, char *errstr, size_t errstr_size)
 {
-	struct copy c = {a, sql, 0, 0, 0, 0};
+	struct copy c = {.a = a, .sql = sql};
 	return copy_end(&c, errstr, errstr_size);
 }
 
@@ -931,7 +930,7 @@ out:
 static int dedupe(struct agg *a, uint64_t *dups, char *errstr, size_t errstr_size)
 {
 	struct buf *b = &a->copybuf;
-	struct copy c = {a, "COPY stage_ids FROM STDIN (FORMAT binary)", 1, 0, 0, 0};
+	struct copy c = {.a = a, .sql = "COPY stage_ids FROM STDIN (FORMAT binary)"};
 	buf_reset(b);
 	for (size_t i = 0; i < a->n; i++) {
 		const struct item *it = &a->items[i];
@@ -998,7 +997,7 @@ static ssize_t events_in_log_order(struct agg *a)
 static int stage(struct agg *a, int64_t *counted, char *errstr, size_t errstr_size)
 {
 	struct buf *b = &a->copybuf;
-	struct copy c = {a, "COPY events (" EVENT_COLUMNS ") FROM STDIN (FORMAT binary)", 1, 0, 0, 0};
+	struct copy c = {.a = a, .sql = "COPY events (" EVENT_COLUMNS ") FROM STDIN (FORMAT binary)"};
 	buf_reset(b);
 	rol_reset(a->rol);
 	*counted = 0;
