@@ -76,7 +76,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 PROGS := $(B)/meterd $(B)/meterctl $(B)/meter-notifier $(B)/meter-api $(B)/mock_kafka \
 	$(B)/libmeter.a
 
-.PHONY: all clean test unit unit-bins integration run deps docs fuzz valgrind chaos bench
+.PHONY: all clean test unit unit-bins integration run deps docs fuzz valgrind chaos bench bench-floor
 all: $(PROGS) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 unit-bins: $(UNIT_BIN)
 
@@ -173,6 +173,11 @@ docs: $(B)/meterd
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash tests/bench/run.sh
+
+# What PostgreSQL's own primitives cost per event here (README: What bounds it).
+bench-floor: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)B=$(B) bash tests/bench/floor.sh
 
 fuzz:
 	$(Q)METER_BUILD_DIR=$(B) bash tests/fuzz/run.sh
