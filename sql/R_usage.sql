@@ -14,6 +14,12 @@ LANGUAGE sql IMMUTABLE AS $$
         || lpad((abs(p) % 1000000000000)::text, 12, '0')
 $$;
 
+-- A time as RFC 3339 in UTC, to the second.
+CREATE OR REPLACE FUNCTION meter_utc_text(p timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
 CREATE OR REPLACE FUNCTION meter_totals_json(events bigint, requests bigint, input bigint, cached bigint,
                                   output bigint, reasoning bigint, cost numeric)
 RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -46,6 +52,7 @@ DECLARE
     v_units jsonb;
     v_limits jsonb;
     v_subject text;
+    v_resets text;
 BEGIN
     SELECT * INTO t FROM tenants WHERE id = p_tenant;
     IF NOT FOUND THEN
@@ -59,6 +66,7 @@ BEGIN
     ELSE
         v_end := v_start + 1;
     END IF;
+    v_resets := meter_utc_text(v_end::timestamp AT TIME ZONE t.tz);
     v_subject := CASE p_subject_type WHEN 'tenant' THEN 'tenant/' || p_tenant
                  ELSE p_subject_type || '/' || p_tenant || '/' || p_subject_id END;
 
@@ -94,7 +102,17 @@ BEGIN
                                  ELSE to_jsonb(greatest(l.limit_value - u.used, 0)) END,
                'percent', CASE WHEN l.limit_value IS NULL THEN 'null'::jsonb
                                WHEN l.limit_value = 0 THEN to_jsonb(100.00)
-                               ELSE to_jsonb(round(u.used * 100.0 / l.limit_value, 2)) END)
+                               ELSE to_jsonb(round(u.used * 100.0 / l.limit_value, 2)) END,
+               -- When the usage counted against this limit starts over: the
+               -- period's end; a rolling window slides instead, so only
+               -- once it is at its limit, the first midnight at which it
+               -- falls below (the flag's until), and null otherwise.
+               'resets_at', CASE WHEN l.period <> 'rolling30' THEN to_jsonb(v_resets)
+                                 WHEN l.limit_value IS NOT NULL AND u.used >= l.limit_value
+                                 THEN to_jsonb(meter_utc_text(meter_rolling_until(
+                                          p_tenant, p_subject_type, p_subject_id, l.metric,
+                                          t.tz, l.limit_value, v_start)))
+                                 ELSE 'null'::jsonb END)
                ORDER BY l.period, l.metric), '[]')
       INTO v_limits
       FROM meter_effective_limits(p_tenant, p_subject_type, p_subject_id) l
@@ -114,8 +132,7 @@ BEGIN
         'period', p_period,
         'period_start', v_start,
         'period_end', v_end,
-        'resets_at', to_char((v_end::timestamp AT TIME ZONE t.tz) AT TIME ZONE 'UTC',
-                             'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'resets_at', v_resets,
         'usage', meter_totals_json(r.events, r.requests, r.input_tokens, r.cached_input_tokens,
                                    r.output_tokens, r.reasoning_tokens, r.cost_pusd),
         'operations', v_ops,

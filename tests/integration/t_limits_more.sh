@@ -61,6 +61,21 @@ check_eq "rolling flag used" 100 "$(flag tenant/roll1 used)"
 check_eq "rolling until: the midnight the old day leaves the window" \
 	"$(date -u -d "$(date -u -d '2 days ago' +%F) + 30 days" +%Y-%m-%dT00:00:00Z)" \
 	"$(flag tenant/roll1 until)"
+# The usage document gives each limit its resets_at: a day limit the day's
+# end, a rolling window at its limit the flag's until (null below it).
+limit_resets() { # TENANT METRIC PERIOD
+	ctl usage "$1" --day "${NOW%%T*}" --json | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print(*[l.get("resets_at", "missing") for l in d["limits"]
+        if l["metric"] == sys.argv[1] and l["period"] == sys.argv[2]])' "$2" "$3"
+}
+check_eq "usage: the rolling limit resets when its flag ends" "$(flag tenant/roll1 until)" \
+	"$(limit_resets roll1 requests rolling30)"
+check_eq "usage: a day limit resets at the day's end" \
+	"$(date -u -d "${NOW%%T*} + 1 day" +%Y-%m-%dT00:00:00Z)" "$(limit_resets cost1 cost day)"
+ctl limit set cost1 requests rolling30 1000 >/dev/null
+check_eq "usage: a rolling limit below its limit has no resets_at" None \
+	"$(limit_resets cost1 requests rolling30)"
 
 # Expired plan: the free plan's 50 requests a day apply, not pro's 5,000.
 send exp1 50 "$NOW" '"operation":"chat"'
