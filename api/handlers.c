@@ -110,12 +110,12 @@ static PGconn *thread_conn(struct api *a, char *errstr, size_t errstr_size)
 static PGresult *query(struct api *a, struct httpd_response *resp, const char *sql, int n,
 		       const char *const *params)
 {
-	char err[1024];
+	char err[1024], state[6] = "";
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGconn *c = thread_conn(a, err, sizeof(err));
 		if (!c)
 			break;
-		PGresult *r = db_query(c, sql, n, params, err, sizeof(err), NULL);
+		PGresult *r = db_query(c, sql, n, params, err, sizeof(err), state);
 		if (r)
 			return r;
 		if (!db_broken(c))
@@ -123,7 +123,11 @@ static PGresult *query(struct api *a, struct httpd_response *resp, const char *s
 	}
 	mx_add(a->m_db_errors, NULL, 1);
 	log_warnx("api: %s", err);
-	httpd_problem(resp, 503, "the database is not available; try again shortly");
+	if (db_schema_missing(state))
+		httpd_problem(resp, 503, "the database has no meterd schema, or an older one: "
+					 "an operator must run meterctl migrate");
+	else
+		httpd_problem(resp, 503, "the database is not available; try again shortly");
 	return NULL;
 }
 

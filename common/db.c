@@ -56,9 +56,22 @@ PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t e
 	return conn;
 }
 
+int db_schema_missing(const char *sqlstate)
+{
+	return sqlstate && (strcmp(sqlstate, "42P01") == 0 || strcmp(sqlstate, "42883") == 0);
+}
+
 void db_describe(PGconn *conn, const PGresult *res, const char *what, char *errstr,
 		 size_t errstr_size)
 {
+	if (res && db_schema_missing(PQresultErrorField(res, PG_DIAG_SQLSTATE))) {
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		snprintf(errstr, errstr_size,
+			 "%s: %s: the database has no meterd schema, or an older one "
+			 "(run meterctl migrate)",
+			 what, primary ? primary : "undefined table or function");
+		return;
+	}
 	const char *msg = res ? PQresultErrorMessage(res) : "";
 	if (!msg || !*msg)
 		msg = conn ? PQerrorMessage(conn) : "no connection";

@@ -23,7 +23,12 @@ PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const
 /* True when the connection is broken and must be re-established. */
 int db_broken(PGconn *conn);
 
-/* One line describing a failed result or connection. */
+/* True for the SQLSTATEs of a table or function that does not exist: a
+ * database that was never migrated, or migrated by an older version. */
+int db_schema_missing(const char *sqlstate);
+
+/* One line describing a failed result or connection (for a missing table
+ * or function: that the database needs `meterctl migrate`). */
 void db_describe(PGconn *conn, const PGresult *res, const char *what, char *errstr,
 		 size_t errstr_size);
 

@@ -1,5 +1,6 @@
 /* obs.c - see obs.h. */
 #include "obs.h"
+#include "db.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -98,9 +99,8 @@ static void probe_db(void)
 			obs.probe_why[0] = '\0';
 			return;
 		}
-		snprintf(obs.probe_why, sizeof(obs.probe_why), "database query failed: %s",
-			 r ? PQresultErrorMessage(r) : PQerrorMessage(obs.probe));
-		one_line(obs.probe_why);
+		db_describe(obs.probe, r, "database query failed", obs.probe_why,
+			    sizeof(obs.probe_why));
 		PQclear(r);
 		obs.probe_ok = 0;
 		if (PQstatus(obs.probe) == CONNECTION_OK)

@@ -280,6 +280,13 @@ T_DBURL=$T_DBURL_SAVED
 E=http://$(http_addr empty) || die "the second meter-api did not start"
 check_eq "meter-api on a database without api_tokens: /readyz" 503 "$(hget "$E/readyz")"
 check "... the reason names the missing table" grep -q 'api_tokens' "$T_DIR/http.body"
+check "... and says what to do" grep -q 'run meterctl migrate' "$T_DIR/http.body"
+check_eq "... without the SQL's position lines" 0 "$(grep -c 'LINE 1' "$T_DIR/http.body" || true)"
+check_eq "a usage request there: 503" 503 "$(hget "$E/v1/tenants/api-a/usage" -H "$(auth "$TA")")"
+check "... saying that an operator must migrate" grep -q 'must run meterctl migrate' "$T_DIR/http.body"
+T_DBURL=${T_DBURL}_empty ctl tenant list >"$T_DIR/out" 2>"$T_DIR/err" && die "tenant list on an empty database succeeded"
+check_eq "meterctl on it: one line on stderr, saying to migrate" "1 1" \
+	"$(wc -l <"$T_DIR/err") $(grep -c 'run meterctl migrate' "$T_DIR/err")"
 check_eq "... /livez" 200 "$(hget "$E/livez")"
 meterd_stop empty
 check_eq "meter-api exit code on SIGTERM" 0 "$MD_RC"
