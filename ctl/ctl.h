@@ -42,6 +42,10 @@ int ctl_valid_id(const char *s);
  * array literal "{80,90,100}" in out (may be NULL to only check). 0 or -1. */
 int ctl_thresholds_array(const char *list, char *out, size_t out_size);
 
+/* Check that a plan exists: CTL_OK; CTL_USAGE after printing "unknown plan
+ * 'x' (plans: free, starter, ...)"; CTL_FAIL on a database error. */
+int ctl_check_plan(struct ctl *c, const char *plan);
+
 /* metric: requests | tokens | cost | op:<operation>. 0 when valid. */
 int ctl_check_metric(const char *m);
 

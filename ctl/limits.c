@@ -65,6 +65,24 @@ int ctl_check_metric(const char *m)
 	return 0;
 }
 
+int ctl_check_plan(struct ctl *c, const char *plan)
+{
+	const char *params[1] = {plan};
+	PGresult *r = ctl_query(c, "SELECT bool_or(id = $1),"
+			       " string_agg(id, ', ' ORDER BY price_cents, id) FROM plans",
+			       1, params);
+	if (!r)
+		return CTL_FAIL;
+	int rc = CTL_OK;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		ctl_err("unknown plan '%s' (plans: %s)", plan,
+			PQgetisnull(r, 0, 1) ? "none" : PQgetvalue(r, 0, 1));
+		rc = CTL_USAGE;
+	}
+	PQclear(r);
+	return rc;
+}
+
 static int check_period(const char *p)
 {
 	return (strcmp(p, "day") == 0 || strcmp(p, "month") == 0 || strcmp(p, "rolling30") == 0)
@@ -206,6 +224,11 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 	PGconn *conn = ctl_db(c);
 	if (!conn)
 		return CTL_FAIL;
+	/* plan set changes a plan's limits; it never creates a plan (a typo
+	 * would make one that tenants could then be put on). */
+	int rc = ctl_check_plan(c, args[0]);
+	if (rc != CTL_OK)
+		return rc;
 	const char *params[5] = {args[0], level, args[1], args[2], value};
 	PGresult *r;
 	if (unset) {
@@ -213,9 +236,7 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 			     " AND metric = $3 AND period = $4 RETURNING 1",
 			     4, params);
 	} else {
-		r = ctl_query(c, "WITH p AS (INSERT INTO plans (id, name) VALUES ($1, $1)"
-			     " ON CONFLICT DO NOTHING)"
-			     " INSERT INTO plan_limits (plan_id, subject_type, metric, period, limit_value)"
+		r = ctl_query(c, "INSERT INTO plan_limits (plan_id, subject_type, metric, period, limit_value)"
 			     " VALUES ($1, $2, $3, $4, $5::numeric) ON CONFLICT"
 			     " (plan_id, subject_type, metric, period) DO UPDATE"
 			     " SET limit_value = EXCLUDED.limit_value RETURNING 1",
