@@ -285,6 +285,9 @@ int ctl_plan(struct ctl *c, int argc, char **argv)
 				plan_usage);
 			return CTL_USAGE;
 		}
+		int rc = ctl_check_plan(c, argv[2]);
+		if (rc != CTL_OK)
+			return rc;
 		const char *params[2] = {argv[2], lit};
 		PGresult *r = ctl_query(c,
 					"UPDATE plans SET thresholds = $2::int[] WHERE id = $1"
@@ -294,7 +297,7 @@ int ctl_plan(struct ctl *c, int argc, char **argv)
 			return CTL_FAIL;
 		int n = PQntuples(r);
 		PQclear(r);
-		if (n != 1) {
+		if (n != 1) { /* deleted since ctl_check_plan() looked */
 			ctl_err("no plan '%s' (see meterctl plan list)", argv[2]);
 			return CTL_FAIL;
 		}

@@ -111,7 +111,7 @@ static int check_opts(const struct tenant_opts *o)
 		}
 	}
 	if (o->plan && (!*o->plan || strlen(o->plan) > 64)) {
-		ctl_err("--plan needs a plan name (see the plans table)");
+		ctl_err("--plan needs a plan name (see meterctl plan list)");
 		return CTL_USAGE;
 	}
 	if (o->thresholds && strcmp(o->thresholds, "plan") != 0 &&
@@ -142,16 +142,9 @@ static int new_secret(char out[64])
 static int check_refs(struct ctl *c, const struct tenant_opts *o)
 {
 	if (o->plan) {
-		const char *p[1] = {o->plan};
-		PGresult *r = ctl_query(c, "SELECT 1 FROM plans WHERE id = $1", 1, p);
-		if (!r)
-			return CTL_FAIL;
-		int found = PQntuples(r) == 1;
-		PQclear(r);
-		if (!found) {
-			ctl_err("unknown plan '%s' (plans: SELECT id FROM plans)", o->plan);
-			return CTL_USAGE;
-		}
+		int rc = ctl_check_plan(c, o->plan);
+		if (rc != CTL_OK)
+			return rc;
 	}
 	if (o->tz) {
 		const char *p[1] = {o->tz};
