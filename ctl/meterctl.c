@@ -91,7 +91,7 @@ static void usage(FILE *f)
 		"\n"
 		"  migrate                          bring the database to the current schema\n"
 		"  tenant add ID [--plan P] [--tz ZONE] [--webhook URL] [--webhook-secret S]\n"
-		"             [--email ADDR] [--plan-expires RFC3339|none]\n"
+		"             [--email ADDR] [--plan-expires RFC3339|YYYY-MM-DD|none]\n"
 		"  tenant set ID [same options]     change a tenant\n"
 		"  tenant show ID [--json]          show a tenant (--json includes the webhook secret)\n"
 		"  tenant list [--json]             list tenants with month-to-date usage\n"

@@ -4,9 +4,10 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
-#include "db.h"
+#include "event.h"
 #include "num.h"
 
 /* Options of add and set; NULL means not given, "" or "none" means clear. */
@@ -16,9 +17,11 @@ struct tenant_opts {
 	const char *webhook;
 	const char *secret;
 	const char *email;
-	const char *expires;
+	const char *expires;    /* as given; check_opts() puts what is stored in expires_utc */
 	const char *thresholds; /* "80,90,100", or "plan"/"none" for the plan's */
 	int json;
+	char expires_utc[32];   /* "2026-12-31T23:59:59.000000Z", or "" to clear */
+	int expires_past;       /* the time given has passed: the plan ends at once */
 };
 
 static const char *const tenant_usage =
@@ -26,7 +29,9 @@ static const char *const tenant_usage =
 	"                 [--webhook-secret whsec_...] [--email ADDR] [--plan-expires TIME|none]\n"
 	"                 [--thresholds 50,80,100|plan]\n"
 	"       meterctl tenant show ID [--json]\n"
-	"       meterctl tenant list [--json]";
+	"       meterctl tenant list [--json]\n"
+	"  TIME: RFC 3339 with Z or an offset (2026-12-31T23:59:59Z, ...T23:59:59-03:00),\n"
+	"        or a date YYYY-MM-DD (midnight UTC); none: the plan does not expire";
 
 static int parse_opts(int argc, char **argv, int first, struct tenant_opts *o, int allow_set)
 {
@@ -69,9 +74,39 @@ static int printable(const char *s)
 	return 1;
 }
 
-/* Check option values; the database checks plan and zone. 0 or CTL_USAGE. */
-static int check_opts(const struct tenant_opts *o)
+/* --plan-expires: an RFC 3339 time with Z or an offset, or a date YYYY-MM-DD
+ * (midnight UTC), into o->expires_utc. Nothing is left to the database to
+ * read: it would take 'yesterday', 'epoch', 'infinity' (shown as no expiry)
+ * and read a time without an offset in its session's zone. 0 or -1. */
+static int parse_expires(struct tenant_opts *o)
 {
+	const char *v = o->expires;
+	char full[32];
+	int64_t us;
+	o->expires_utc[0] = '\0';
+	if (is_clear(v))
+		return 0;
+	if (strlen(v) == 10 && num_check_date(v, 1, 1) == 0) {
+		snprintf(full, sizeof(full), "%sT00:00:00Z", v);
+		v = full;
+	}
+	if (ev_parse_rfc3339(v, strlen(v), &us) != 0)
+		return -1;
+	ev_format_time(us, o->expires_utc, sizeof(o->expires_utc));
+	o->expires_past = us <= (int64_t)time(NULL) * 1000000;
+	return 0;
+}
+
+/* Check option values; the database checks plan and zone. 0 or CTL_USAGE. */
+static int check_opts(struct tenant_opts *o)
+{
+	if (o->expires && parse_expires(o) != 0) {
+		ctl_err("--plan-expires '%s' is not a time with a zone: give RFC 3339 with Z or an "
+			"offset (2026-12-31T23:59:59Z, 2026-12-31T23:59:59-03:00), a date "
+			"YYYY-MM-DD (midnight UTC), or none",
+			o->expires);
+		return CTL_USAGE;
+	}
 	if (o->webhook && !is_clear(o->webhook)) {
 		size_t n = strlen(o->webhook);
 		if (n > 2048 || !printable(o->webhook) ||
@@ -160,19 +195,17 @@ static int check_refs(struct ctl *c, const struct tenant_opts *o)
 			return CTL_USAGE;
 		}
 	}
-	if (o->expires && !is_clear(o->expires)) {
-		const char *p[1] = {o->expires};
-		char err[1024];
-		PGresult *r = db_query(ctl_db(c), "SELECT $1::timestamptz", 1, p, err, sizeof(err),
-				       NULL);
-		if (!r) {
-			ctl_err("--plan-expires '%s' is not a time (use 2026-12-31T23:59:59Z)",
-				o->expires);
-			return CTL_USAGE;
-		}
-		PQclear(r);
-	}
 	return 0;
+}
+
+/* After a change: say that an expiry in the past ended the plan. */
+static void warn_expired(const char *id, const struct tenant_opts *o)
+{
+	if (o->expires && o->expires_past)
+		fprintf(stderr,
+			"meterctl: warning: --plan-expires %s is in the past: the plan of %s has "
+			"ended (the free plan applies)\n",
+			o->expires, id);
 }
 
 static const char *val_or_null(const char *v)
@@ -209,7 +242,7 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 				 val_or_null(o->webhook),
 				 sec,
 				 val_or_null(o->email),
-				 val_or_null(o->expires),
+				 o->expires_utc[0] ? o->expires_utc : NULL,
 				 thr};
 	/* A tenant counted before it was added (auto_created) is taken over. */
 	PGresult *r = ctl_query(c, "INSERT INTO tenants (id, plan_id, tz, webhook_url, webhook_secret, email,"
@@ -231,6 +264,7 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 		return CTL_FAIL;
 	}
 	printf("tenant %s added (plan %s, zone %s)\n", id, params[1], params[2]);
+	warn_expired(id, o);
 	return CTL_OK;
 }
 
@@ -261,7 +295,8 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		 "webhook_url = $%d, webhook_disabled_at = NULL"},
 		{o->secret, o->secret, "webhook_secret = $%d"},
 		{o->email, val_or_null(o->email), "email = $%d"},
-		{o->expires, val_or_null(o->expires), "plan_expires_at = $%d::timestamptz"},
+		{o->expires, o->expires_utc[0] ? o->expires_utc : NULL,
+		 "plan_expires_at = $%d::timestamptz"},
 		{o->thresholds, thr, "thresholds = $%d::int[]"},
 	};
 	char sql[1024] = "UPDATE tenants SET updated_at = now(), auto_created = false";
@@ -305,6 +340,7 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		return CTL_FAIL;
 	}
 	printf("tenant %s updated\n", id);
+	warn_expired(id, o);
 	/* A new plan or expiry changes limits: clear or set flags at once. */
 	return ctl_reevaluate(c, id);
 }

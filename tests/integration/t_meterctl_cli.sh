@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t_meterctl_cli: meterctl's command line contract on mistakes an operator
 # makes: a typo in a plan name creates nothing and exits 2 with the list of
-# plans (plan set|unset|thresholds, tenant add|set --plan). No meterd: meterctl migrates and publishes the flags itself.
+# plans (plan set|unset|thresholds, tenant add|set --plan); --plan-expires
+# takes RFC 3339 with a zone, a date (midnight UTC) or none, and nothing
+# else PostgreSQL would read ('yesterday', 'infinity', a time without zone). No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -35,5 +37,30 @@ check_eq "plan set on a known plan still works" 0 "$(run plan set pro tokens mon
 check_eq "... and sets the limit" 5 \
 	"$(sql "SELECT limit_value FROM plan_limits WHERE plan_id = 'pro' AND subject_type = 'tenant'
 		AND metric = 'tokens' AND period = 'month'")"
+
+# ---- --plan-expires ------------------------------------------------------------
+expires() { ctl tenant show t1 --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["plan_expires_at"])'; }
+ctl tenant set t1 --plan pro --plan-expires 2099-06-30T12:00:00Z >/dev/null || die "tenant set t1 failed"
+for v in yesterday now epoch infinity -infinity 2099-01-01T00:00:00 "2099-01-01 00:00:00+00" \
+	2099-02-30 20990101; do
+	check_eq "--plan-expires '$v': exit 2, one line" "2 0 1" "$(run tenant set t1 --plan-expires "$v")"
+done
+check "... which says what to give" grep -q "RFC 3339 with Z or an offset" "$T_DIR/err"
+check_eq "... and the expiry is unchanged" 2099-06-30T12:00:00Z "$(expires)"
+check_eq "tenant add --plan-expires infinity: exit 2, no tenant" "2 0 1 0" \
+	"$(run tenant add t2 --plan pro --plan-expires infinity) $(sql "SELECT count(*) FROM tenants WHERE id = 't2'")"
+# A bare date is midnight UTC, whatever the session's zone (PGTZ).
+PGTZ=America/New_York ctl tenant set t1 --plan-expires 2099-01-01 >/dev/null
+check_eq "--plan-expires 2099-01-01 (PGTZ=America/New_York): midnight UTC" 2099-01-01T00:00:00Z "$(expires)"
+ctl tenant set t1 --plan-expires 2099-01-01T10:30:00-03:00 >/dev/null
+check_eq "--plan-expires with an offset" 2099-01-01T13:30:00Z "$(expires)"
+# A time that has passed ends the plan now: accepted, with a warning.
+check_eq "--plan-expires in the past: exit 0, a warning on stderr (rc, stderr lines)" "0 1" \
+	"$(run tenant set t1 --plan-expires 2020-01-01T00:00:00Z | cut -d' ' -f1,3)"
+check "... that says the plan has ended" grep -q "warning: --plan-expires .* is in the past" "$T_DIR/err"
+check_eq "... and the free plan applies" free \
+	"$(ctl tenant show t1 --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["effective_plan"])')"
+ctl tenant set t1 --plan-expires none >/dev/null
+check_eq "--plan-expires none clears it" None "$(expires)"
 
 test_done
