@@ -35,6 +35,11 @@ int ctl_reevaluate(struct ctl *c, const char *tenant);
  * value is missing (message printed). */
 int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val);
 
+/* A cost amount for text output: pico-USD digits ("5250000000000") as USD
+ * without trailing zeros ("5.25"), as limits are given. --json keeps the
+ * pico-USD digits. */
+void ctl_format_usd(const char *pusd_digits, char *out, size_t out_size);
+
 /* Identifiers as in events: 1..128 of [A-Za-z0-9._~:@+=-]. */
 int ctl_valid_id(const char *s);
 

@@ -116,6 +116,21 @@ static int parse_value(const char *metric, const char *v, char *out, size_t out_
 	return 0;
 }
 
+/* A limit for text output: the metric ("cost (USD)" for cost) and its value
+ * ("unlimited" for NULL, USD for cost). */
+static void limit_text(const char *metric, const char *value, char *m_out, size_t m_size,
+		       char *v_out, size_t v_size)
+{
+	int cost = strcmp(metric, "cost") == 0;
+	snprintf(m_out, m_size, "%s%s", metric, cost ? " (USD)" : "");
+	if (!value)
+		snprintf(v_out, v_size, "unlimited");
+	else if (cost)
+		ctl_format_usd(value, v_out, v_size);
+	else
+		snprintf(v_out, v_size, "%s", value);
+}
+
 static int plan_list(struct ctl *c, int as_json)
 {
 	PGconn *conn = ctl_db(c);
@@ -162,9 +177,11 @@ static int plan_list(struct ctl *c, int as_json)
 				printf("%-12s (no limits)\n", PQgetvalue(r, i, 0));
 				continue;
 			}
+			char metric[80], lim[48];
+			limit_text(PQgetvalue(r, i, 4), PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+				   metric, sizeof(metric), lim, sizeof(lim));
 			printf("%-12s %-8s %-18s %-10s %20s\n", PQgetvalue(r, i, 0),
-			       PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
-			       PQgetisnull(r, i, 6) ? "unlimited" : PQgetvalue(r, i, 6));
+			       PQgetvalue(r, i, 3), metric, PQgetvalue(r, i, 5), lim);
 		}
 	}
 	PQclear(r);
@@ -386,10 +403,13 @@ static int limit_show(struct ctl *c, const char *tenant, const char *type, const
 		       strcmp(type, "tenant") ? " of tenant " : "",
 		       strcmp(type, "tenant") ? tenant : "");
 		printf("  %-24s %-10s %24s  %s\n", "METRIC", "PERIOD", "LIMIT", "FROM");
-		for (int i = 0; i < n; i++)
-			printf("  %-24s %-10s %24s  %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-			       PQgetisnull(r, i, 2) ? "unlimited" : PQgetvalue(r, i, 2),
+		for (int i = 0; i < n; i++) {
+			char metric[80], lim[48];
+			limit_text(PQgetvalue(r, i, 0), PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
+				   metric, sizeof(metric), lim, sizeof(lim));
+			printf("  %-24s %-10s %24s  %s\n", metric, PQgetvalue(r, i, 1), lim,
 			       PQgetvalue(r, i, 3));
+		}
 		if (n == 0)
 			printf("  (none: unlimited)\n");
 	}

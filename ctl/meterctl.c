@@ -8,6 +8,7 @@
 #include "db.h"
 #include "log.h"
 #include "migrations.h"
+#include "num.h"
 
 void ctl_err(const char *fmt, ...)
 {
@@ -70,6 +71,19 @@ int ctl_opt(int argc, char **argv, int *i, const char *name, const char **val)
 	}
 	*val = argv[++*i];
 	return 1;
+}
+
+void ctl_format_usd(const char *pusd_digits, char *out, size_t out_size)
+{
+	num_format_pusd(pusd_digits, 12, out, out_size);
+	char *dot = strchr(out, '.');
+	if (!dot)
+		return;
+	size_t n = strlen(out);
+	while (n > 0 && out[n - 1] == '0')
+		out[--n] = '\0';
+	if (out + n - 1 == dot)
+		*dot = '\0';
 }
 
 int ctl_valid_id(const char *s)

@@ -25,10 +25,14 @@ static long long jint(json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
-static void print_value(json_t *v, char *out, size_t n)
+/* A value of the document for text; cost amounts (strings of pico-USD
+ * digits) in USD. */
+static void print_value(json_t *v, int cost, char *out, size_t n)
 {
 	if (json_is_null(v) || !v)
 		snprintf(out, n, "unlimited");
+	else if (cost && json_is_string(v))
+		ctl_format_usd(json_string_value(v), out, n);
 	else if (json_is_integer(v))
 		snprintf(out, n, "%lld", (long long)json_integer_value(v));
 	else if (json_is_real(v))
@@ -58,12 +62,14 @@ static void render_text(json_t *doc)
 		json_t *l;
 		json_array_foreach(limits, i, l)
 		{
-			char used[48], lim[48], rem[48], pct[24];
-			print_value(json_object_get(l, "used"), used, sizeof(used));
-			print_value(json_object_get(l, "limit"), lim, sizeof(lim));
-			print_value(json_object_get(l, "remaining"), rem, sizeof(rem));
-			print_value(json_object_get(l, "percent"), pct, sizeof(pct));
-			printf("  %-24s %16s %16s %16s %8s\n", jstr(l, "metric"), used, lim, rem,
+			char used[48], lim[48], rem[48], pct[24], metric[80];
+			int cost = strcmp(jstr(l, "metric"), "cost") == 0;
+			snprintf(metric, sizeof(metric), "%s%s", jstr(l, "metric"), cost ? " (USD)" : "");
+			print_value(json_object_get(l, "used"), cost, used, sizeof(used));
+			print_value(json_object_get(l, "limit"), cost, lim, sizeof(lim));
+			print_value(json_object_get(l, "remaining"), cost, rem, sizeof(rem));
+			print_value(json_object_get(l, "percent"), 0, pct, sizeof(pct));
+			printf("  %-24s %16s %16s %16s %8s\n", metric, used, lim, rem,
 			       json_is_null(json_object_get(l, "percent")) ? "-" : pct);
 		}
 	}
@@ -90,7 +96,7 @@ static void render_text(json_t *doc)
 		json_object_foreach(units, k, v)
 		{
 			char q[48];
-			print_value(v, q, sizeof(q));
+			print_value(v, 0, q, sizeof(q));
 			printf(" %s=%s", k, q);
 		}
 		printf("\n");

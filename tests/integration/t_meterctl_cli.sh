@@ -38,6 +38,19 @@ check_eq "... and sets the limit" 5 \
 	"$(sql "SELECT limit_value FROM plan_limits WHERE plan_id = 'pro' AND subject_type = 'tenant'
 		AND metric = 'tokens' AND period = 'month'")"
 
+# ---- cost limits in text: USD, as given ---------------------------------------
+ctl limit set t1 cost month 5.25 >/dev/null || die "limit set t1 cost month 5.25 failed"
+ctl plan set starter cost day 0.000001 >/dev/null || die "plan set starter cost day failed"
+check_eq "limit show: the cost limit in USD" "cost (USD) month 5.25 tenant" \
+	"$(ctl limit show t1 | awk '$1 == "cost" {print $1, $2, $3, $4, $5}')"
+check_eq "limit show --json: still pico-USD digits" 5250000000000 \
+	"$(ctl limit show t1 --json | "$PY" -c 'import json,sys; print([l["limit"] for l in json.load(sys.stdin) if l["metric"] == "cost"][0])')"
+check_eq "plan list: the cost limit in USD" "starter tenant cost (USD) day 0.000001" \
+	"$(ctl plan list | awk '$3 == "cost" {print $1, $2, $3, $4, $5, $6}')"
+check_eq "plan list --json: still pico-USD digits" 1000000 \
+	"$(ctl plan list --json | "$PY" -c 'import json,sys
+print([l["limit"] for p in json.load(sys.stdin) for l in p["limits"] if l["metric"] == "cost"][0])')"
+
 # ---- --plan-expires ------------------------------------------------------------
 expires() { ctl tenant show t1 --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["plan_expires_at"])'; }
 ctl tenant set t1 --plan pro --plan-expires 2099-06-30T12:00:00Z >/dev/null || die "tenant set t1 failed"

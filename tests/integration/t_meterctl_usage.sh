@@ -2,7 +2,8 @@
 # t_meterctl_usage: after a small known stream, `meterctl usage` prints the
 # exact totals: --month and --day, for the tenant, a user (--user) and a key
 # (--key), as stable JSON (--json) and as text; limits show used and
-# remaining; usage errors exit 2, an unknown tenant exits 1.
+# remaining (cost in USD in the text, pico-USD digits in --json); usage
+# errors exit 2, an unknown tenant exits 1.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -105,6 +106,21 @@ else:
 TEXT=$(ctl usage acme --month "$MONTH" 2>&1) || true
 check "text output names the subject and the month's cost" \
 	grep -qF "$(echo "$MONTH_ALL" | awk '{print $NF}')" <<<"$(grep -F tenant/acme <<<"$TEXT" >/dev/null && echo "$TEXT")"
+
+# A cost limit, given in USD: the text shows used, limit and remaining in
+# USD as well (the JSON keeps strings of pico-USD digits).
+ctl limit set acme cost month 5.25 >/dev/null || die "limit set acme cost month 5.25 failed"
+COST_JSON=$(ctl usage acme --month "$MONTH" --json | "$PY" -c '
+import json, sys
+from decimal import Decimal
+def usd(p):
+    s = format(Decimal(p) / 10**12, "f")
+    return s.rstrip("0").rstrip(".") if "." in s else s
+l = [x for x in json.load(sys.stdin)["limits"] if x["metric"] == "cost" and x["period"] == "month"][0]
+print(l["limit"], "|", usd(l["used"]), usd(l["limit"]), usd(l["remaining"]))')
+check_eq "usage --json: the cost limit stays pico-USD digits" 5250000000000 "${COST_JSON%% |*}"
+check_eq "usage text: the cost row in USD (used, limit, remaining)" "${COST_JSON#*| }" \
+	"$(ctl usage acme --month "$MONTH" | awk '$1 == "cost" && $2 == "(USD)" {print $3, $4, $5}')"
 
 # Errors: usage errors exit 2 with one line on stderr and nothing on stdout.
 exit_of() {
