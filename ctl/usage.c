@@ -43,6 +43,24 @@ static void print_value(json_t *v, int cost, char *out, size_t n)
 		snprintf(out, n, "?");
 }
 
+/* The subject's flag when it is blocked now (whatever period is shown): a
+ * suspension, or the limit it reached and until when. */
+static void print_blocked(json_t *flag)
+{
+	if (json_is_true(json_object_get(flag, "manual"))) {
+		printf("  BLOCKED now: %s (until 'meterctl reactivate %s')\n", jstr(flag, "reason"),
+		       jstr(flag, "tenant"));
+		return;
+	}
+	int cost = strcmp(jstr(flag, "metric"), "cost") == 0;
+	char used[48], lim[48];
+	print_value(json_object_get(flag, "used"), cost, used, sizeof(used));
+	print_value(json_object_get(flag, "limit"), cost, lim, sizeof(lim));
+	printf("  BLOCKED now: %s%s %s limit of %s reached (used %s) until %s\n",
+	       jstr(flag, "metric"), cost ? " (USD)" : "", jstr(flag, "period"), lim, used,
+	       jstr(flag, "until"));
+}
+
 static void render_text(json_t *doc)
 {
 	json_t *u = json_object_get(doc, "usage");
@@ -55,9 +73,13 @@ static void render_text(json_t *doc)
 	       jint(u, "events"), jint(u, "requests"), jint(u, "total_tokens"),
 	       jint(u, "input_tokens"), jint(u, "cached_input_tokens"), jint(u, "output_tokens"),
 	       jint(u, "reasoning_tokens"), jstr(u, "cost_usd"));
+	json_t *flag = json_object_get(doc, "flag");
+	if (strcmp(jstr(flag, "state"), "blocked") == 0)
+		print_blocked(flag);
 	json_t *limits = json_object_get(doc, "limits");
 	if (json_array_size(limits)) {
-		printf("  %-24s %16s %16s %16s %8s\n", "LIMIT", "USED", "LIMIT", "REMAINING", "%");
+		printf("  %-24s %-10s %16s %16s %16s %8s\n", "METRIC", "PERIOD", "USED", "LIMIT",
+		       "REMAINING", "%");
 		size_t i;
 		json_t *l;
 		json_array_foreach(limits, i, l)
@@ -69,7 +91,8 @@ static void render_text(json_t *doc)
 			print_value(json_object_get(l, "limit"), cost, lim, sizeof(lim));
 			print_value(json_object_get(l, "remaining"), cost, rem, sizeof(rem));
 			print_value(json_object_get(l, "percent"), 0, pct, sizeof(pct));
-			printf("  %-24s %16s %16s %16s %8s\n", metric, used, lim, rem,
+			printf("  %-24s %-10s %16s %16s %16s %8s\n", metric, jstr(l, "period"), used,
+			       lim, rem,
 			       json_is_null(json_object_get(l, "percent")) ? "-" : pct);
 		}
 	}

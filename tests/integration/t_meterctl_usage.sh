@@ -3,7 +3,8 @@
 # exact totals: --month and --day, for the tenant, a user (--user) and a key
 # (--key), as stable JSON (--json) and as text; limits show used and
 # remaining (cost in USD in the text, pico-USD digits in --json); usage
-# errors exit 2, an unknown tenant exits 1.
+# errors exit 2, an unknown tenant exits 1. The text gives each limit row its
+# period, and says when the subject is blocked.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 2
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -120,7 +121,25 @@ l = [x for x in json.load(sys.stdin)["limits"] if x["metric"] == "cost" and x["p
 print(l["limit"], "|", usd(l["used"]), usd(l["limit"]), usd(l["remaining"]))')
 check_eq "usage --json: the cost limit stays pico-USD digits" 5250000000000 "${COST_JSON%% |*}"
 check_eq "usage text: the cost row in USD (used, limit, remaining)" "${COST_JSON#*| }" \
-	"$(ctl usage acme --month "$MONTH" | awk '$1 == "cost" && $2 == "(USD)" {print $3, $4, $5}')"
+	"$(ctl usage acme --month "$MONTH" | awk '$1 == "cost" && $2 == "(USD)" && $3 == "month" {print $4, $5, $6}')"
+
+# Two limits on one metric (tokens per day and per 30 days): each text row
+# says its period. Today's 2670 tokens are over 100 a day: blocked, and the
+# text says so (the JSON's flag did).
+ctl limit set acme tokens rolling30 1000000 >/dev/null || die "limit set acme tokens rolling30 failed"
+ctl limit set acme tokens day 100 >/dev/null || die "limit set acme tokens day 100 failed"
+TEXT=$(ctl usage acme --day "$TODAY")
+DAY_TODAY_TOK=$(awk '{print $7}' <<<"$DAY_TODAY")
+check_eq "usage --day text: the tokens rows with their periods (period used limit)" \
+	"day ${DAY_TODAY_TOK} 100; rolling30 $((DAY_TODAY_TOK + $(awk '{print $7}' <<<"$DAY_YESTERDAY"))) 1000000" \
+	"$(awk '$1 == "tokens" {printf "%s%s %s %s", sep, $2, $3, $4; sep = "; "}' <<<"$TEXT")"
+check_eq "usage --json: blocked" blocked \
+	"$(ctl usage acme --day "$TODAY" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["flag"]["state"])')"
+check "usage text: says it is blocked, by which limit" \
+	grep -qE "^  BLOCKED now: tokens day limit of 100 reached \(used [0-9]+\) until " <<<"$TEXT"
+ctl limit set acme tokens day unlimited >/dev/null || die "limit set acme tokens day unlimited failed"
+check "usage text: no longer blocked once the limit is lifted" \
+	bash -c '! grep -q BLOCKED <<<"$1"' _ "$(ctl usage acme --day "$TODAY")"
 
 # Errors: usage errors exit 2 with one line on stderr and nothing on stdout.
 exit_of() {
