@@ -137,6 +137,8 @@ static void usage(FILE *f)
 		"\n"
 		"Options (each also an environment variable):\n");
 	cfg_print_usage(f, CFG_CTL);
+	fprintf(f, "  --config-reference   print the configuration reference (Markdown)\n"
+		   "  --version            print the version\n");
 	fprintf(f, "\nExit codes: 0 success, 1 failure, 2 usage error (check: 3 blocked).\n");
 }
 
@@ -165,10 +167,20 @@ int main(int argc, char **argv)
 	struct ctl c;
 	char err[1024];
 	memset(&c, 0, sizeof(c));
+	/* Before the configuration is read, as the daemons do (cfg_daemon_args):
+	 * a config error points to --config-reference, which must then work. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "help") == 0) {
 			usage(stdout);
+			return CTL_OK;
+		}
+		if (strcmp(argv[i], "--config-reference") == 0) {
+			cfg_print_reference(stdout, CFG_ALL);
+			return CTL_OK;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("meterctl %s\n", METER_VERSION);
 			return CTL_OK;
 		}
 	}
@@ -184,7 +196,11 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	int rc;
-	if (strcmp(cmd, "migrate") == 0)
+	if (cmd[0] == '-') {
+		/* cfg_load() took the options it knows; what is left is not one. */
+		ctl_err("unknown option '%s' (see meterctl --help)", cmd);
+		rc = CTL_USAGE;
+	} else if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate(&c, argc - 1, argv + 1);
 	else if (strcmp(cmd, "tenant") == 0)
 		rc = ctl_tenant(&c, argc - 1, argv + 1);

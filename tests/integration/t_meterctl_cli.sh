@@ -3,7 +3,10 @@
 # makes: a typo in a plan name creates nothing and exits 2 with the list of
 # plans (plan set|unset|thresholds, tenant add|set --plan); --plan-expires
 # takes RFC 3339 with a zone, a date (midnight UTC) or none, and nothing
-# else PostgreSQL would read ('yesterday', 'infinity', a time without zone). No meterd: meterctl migrates and publishes the flags itself.
+# else PostgreSQL would read ('yesterday', 'infinity', a time without zone).
+# --version and --config-reference work as for the daemons (the second even
+# with a bad config file, whose error points to it); --bogus is an unknown
+# option (exit 2). No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -37,6 +40,26 @@ check_eq "plan set on a known plan still works" 0 "$(run plan set pro tokens mon
 check_eq "... and sets the limit" 5 \
 	"$(sql "SELECT limit_value FROM plan_limits WHERE plan_id = 'pro' AND subject_type = 'tenant'
 		AND metric = 'tokens' AND period = 'month'")"
+
+# ---- --version, --config-reference, unknown options ----------------------------
+check_eq "--version: exit 0, the version meterd prints" "0 1 0 $("$METERD" --version | awk '{print $2}')" \
+	"$(run --version) $(awk '$1 == "meterctl" {print $2}' "$T_DIR/out")"
+check_eq "--config-reference: exit 0, no error" "0 0" "$(run --config-reference | cut -d' ' -f1,3)"
+check "... the same reference as meterd --config-reference" \
+	cmp -s "$T_DIR/out" <("$METERD" --config-reference)
+printf 'METER_NO_SUCH_SETTING=1\n' >"$T_DIR/bad.env"
+check_eq "a config file with an unknown setting: exit 2, pointing to --config-reference" \
+	"2 1 1" "$(run --config "$T_DIR/bad.env" tenant list | cut -d' ' -f1,3) $(grep -c -- '--config-reference' "$T_DIR/err")"
+check_eq "... and --config-reference works with that file" "0 0" \
+	"$(run --config "$T_DIR/bad.env" --config-reference | cut -d' ' -f1,3)"
+check_eq "--bogus: exit 2, unknown option" "2 0 1 meterctl: unknown option '--bogus' (see meterctl --help)" \
+	"$(run --bogus) $(err)"
+check_eq "--bogus before a command: the same" "2 0 1 meterctl: unknown option '--bogus' (see meterctl --help)" \
+	"$(run --bogus tenant list) $(err)"
+check_eq "an unknown command: exit 2, unknown command" "2 0 1 meterctl: unknown command 'frobnicate' (see meterctl --help)" \
+	"$(run frobnicate) $(err)"
+check "--help lists --version and --config-reference" \
+	bash -c '"$1" --help | grep -q -- "--version" && "$1" --help | grep -q -- "--config-reference"' _ "$METERCTL"
 
 # ---- cost limits in text: USD, as given ---------------------------------------
 ctl limit set t1 cost month 5.25 >/dev/null || die "limit set t1 cost month 5.25 failed"
