@@ -6,7 +6,8 @@
 # else PostgreSQL would read ('yesterday', 'infinity', a time without zone).
 # --version and --config-reference work as for the daemons (the second even
 # with a bad config file, whose error points to it); --bogus is an unknown
-# option (exit 2). No meterd: meterctl migrates and publishes the flags itself.
+# option (exit 2). --help lists every option and command that the
+# subcommands' own usage texts have. No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -60,6 +61,21 @@ check_eq "an unknown command: exit 2, unknown command" "2 0 1 meterctl: unknown 
 	"$(run frobnicate) $(err)"
 check "--help lists --version and --config-reference" \
 	bash -c '"$1" --help | grep -q -- "--version" && "$1" --help | grep -q -- "--config-reference"' _ "$METERCTL"
+
+# Every --option of a subcommand's usage text (printed on a usage error) is
+# in meterctl --help, and so is every subcommand.
+"$METERCTL" --help >"$T_DIR/help" || die "meterctl --help failed"
+missing=
+for cmd in tenant usage plan "limit show" suspend reactivate reset check emit notifications token; do
+	# shellcheck disable=SC2086 # cmd may be two words
+	text=$(ctl $cmd 2>&1 >/dev/null || true)
+	for opt in $(grep -o -- '--[a-z][a-z*-]*[a-z*]' <<<"$text" | sort -u); do
+		[[ $opt == *\* ]] && continue # --estimate-*: a family, named one by one
+		grep -qE -- "$opt([^a-z-]|$)" "$T_DIR/help" || missing+=" $cmd:$opt"
+	done
+done
+check_eq "--help has every option of the subcommands' usage texts" "" "$missing"
+check "--help has plan thresholds" grep -q "plan thresholds PLAN" "$T_DIR/help"
 
 # ---- cost limits in text: USD, as given ---------------------------------------
 ctl limit set t1 cost month 5.25 >/dev/null || die "limit set t1 cost month 5.25 failed"
