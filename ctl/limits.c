@@ -90,6 +90,30 @@ static int check_period(const char *p)
 		       : -1;
 }
 
+/* METRIC and PERIOD of plan|limit set|unset: 0, or -1 after saying which is
+ * wrong and what is allowed. */
+static int check_metric_period(const char *metric, const char *period)
+{
+	if (ctl_check_metric(metric) != 0) {
+		ctl_err("unknown metric '%s' (metrics: requests, tokens, cost, op:NAME with NAME "
+			"1-64 of a-z 0-9 _ . -)",
+			metric);
+		return -1;
+	}
+	if (check_period(period) != 0) {
+		ctl_err("unknown period '%s' (periods: day, month, rolling30)", period);
+		return -1;
+	}
+	return 0;
+}
+
+/* A negative number where VALUE goes ("-5"): taken as the value, to be
+ * refused for its sign rather than as an unknown option. */
+static int negative_number(const char *s)
+{
+	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
+}
+
 /* VALUE as stored: NULL for unlimited, digits otherwise (cost given in USD
  * is turned into pico-USD). 0, or -1 after printing why. */
 static int parse_value(const char *metric, const char *v, char *out, size_t out_size,
@@ -100,6 +124,10 @@ static int parse_value(const char *metric, const char *v, char *out, size_t out_
 		return 0;
 	}
 	int64_t n;
+	if (v[0] == '-') {
+		ctl_err("limit '%s' is negative: give a value >= 0 or 'unlimited'", v);
+		return -1;
+	}
 	if (strcmp(metric, "cost") == 0) {
 		if (num_parse_usd_pico(v, strlen(v), INT64_MAX, &n) != 0) {
 			ctl_err("cost limit '%s' is not a USD amount (e.g. 25 or 25.50, at most 12 "
@@ -211,7 +239,7 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 			return CTL_USAGE;
 		if (m)
 			continue;
-		if (argv[i][0] == '-' || pos == 4) {
+		if ((argv[i][0] == '-' && !(pos == 3 && negative_number(argv[i]))) || pos == 4) {
 			ctl_err("unexpected argument '%s'\n%s", argv[i], plan_usage);
 			return CTL_USAGE;
 		}
@@ -230,10 +258,8 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 		ctl_err("'%s' is not a valid plan name", args[0]);
 		return CTL_USAGE;
 	}
-	if (ctl_check_metric(args[1]) != 0 || check_period(args[2]) != 0) {
-		ctl_err("bad metric or period\n%s", plan_usage);
+	if (check_metric_period(args[1], args[2]) != 0)
 		return CTL_USAGE;
-	}
 	char vbuf[32];
 	const char *value = NULL;
 	if (!unset && parse_value(args[1], args[3], vbuf, sizeof(vbuf), &value) != 0)
@@ -449,7 +475,8 @@ int ctl_limit(struct ctl *c, int argc, char **argv)
 			as_json = 1;
 			continue;
 		}
-		if (argv[i][0] == '-' || pos == 3 || is_show) {
+		if ((argv[i][0] == '-' && !(is_set && pos == 2 && negative_number(argv[i]))) ||
+		    pos == 3 || is_show) {
 			ctl_err("unexpected argument '%s'\n%s", argv[i], limit_usage);
 			return CTL_USAGE;
 		}
@@ -466,11 +493,8 @@ int ctl_limit(struct ctl *c, int argc, char **argv)
 			limit_usage);
 		return CTL_USAGE;
 	}
-	if (ctl_check_metric(args[0]) != 0 || check_period(args[1]) != 0) {
-		ctl_err("bad metric or period (metrics: requests, tokens, cost, op:NAME; periods: "
-			"day, month, rolling30)");
+	if (check_metric_period(args[0], args[1]) != 0)
 		return CTL_USAGE;
-	}
 	char vbuf[32];
 	const char *value = NULL;
 	if (is_set && parse_value(args[0], args[2], vbuf, sizeof(vbuf), &value) != 0)

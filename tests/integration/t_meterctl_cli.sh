@@ -7,7 +7,9 @@
 # --version and --config-reference work as for the daemons (the second even
 # with a bad config file, whose error points to it); --bogus is an unknown
 # option (exit 2). --help lists every option and command that the
-# subcommands' own usage texts have. No meterd: meterctl migrates and publishes the flags itself.
+# subcommands' own usage texts have. Small messages say what was wrong: a
+# negative limit, which of metric or period is unknown.
+# No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
 [[ -x $METERCTL ]] || die "$METERCTL is missing; run 'make all' first"
@@ -114,5 +116,25 @@ check_eq "... and the free plan applies" free \
 	"$(ctl tenant show t1 --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["effective_plan"])')"
 ctl tenant set t1 --plan-expires none >/dev/null
 check_eq "--plan-expires none clears it" None "$(expires)"
+
+# ---- small messages ----------------------------------------------------------------
+check_eq "plan set VALUE -5: exit 2, one line" "2 0 1" "$(run plan set pro tokens month -5)"
+check_eq "... that says it must be >= 0" \
+	"meterctl: limit '-5' is negative: give a value >= 0 or 'unlimited'" "$(err)"
+check_eq "limit set VALUE -5: the same" "2 0 1 meterctl: limit '-5' is negative: give a value >= 0 or 'unlimited'" \
+	"$(run limit set t1 tokens month -5) $(err)"
+check_eq "limit set cost VALUE -0.5: the same" "2 0 1 meterctl: limit '-0.5' is negative: give a value >= 0 or 'unlimited'" \
+	"$(run limit set t1 cost month -0.5) $(err)"
+METRICS="metrics: requests, tokens, cost, op:NAME with NAME 1-64 of a-z 0-9 _ . -"
+check_eq "plan set tokenz: exit 2, names the metric and the allowed ones" \
+	"2 0 1 meterctl: unknown metric 'tokenz' ($METRICS)" "$(run plan set pro tokenz month 5) $(err)"
+check_eq "limit set tokenz: the same" \
+	"2 0 1 meterctl: unknown metric 'tokenz' ($METRICS)" "$(run limit set t1 tokenz month 5) $(err)"
+check_eq "plan unset ... weekly: exit 2, names the period and the allowed ones" \
+	"2 0 1 meterctl: unknown period 'weekly' (periods: day, month, rolling30)" \
+	"$(run plan unset pro tokens weekly) $(err)"
+check_eq "limit set ... weekly: the same" \
+	"2 0 1 meterctl: unknown period 'weekly' (periods: day, month, rolling30)" \
+	"$(run limit set t1 tokens weekly 5) $(err)"
 
 test_done
