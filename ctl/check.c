@@ -1,5 +1,6 @@
 /* check.c - meterctl check and meterctl emit, through libmeter: the same
  * path a service takes, for shell scripts and services in other languages. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +264,7 @@ int ctl_emit(struct ctl *c, int argc, char **argv)
 	}
 	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
 	if (!f) {
-		ctl_err("cannot open %s", file);
+		ctl_err("cannot open %s: %s", file, strerror(errno));
 		return CTL_FAIL;
 	}
 	meter_prop_t props[CFG_MAX_PROPS];

@@ -8,7 +8,8 @@
 # with a bad config file, whose error points to it); --bogus is an unknown
 # option (exit 2). --help lists every option and command that the
 # subcommands' own usage texts have. Small messages say what was wrong: a
-# negative limit, which of metric or period is unknown.
+# negative limit, which of metric or period is unknown, why a file cannot be
+# opened.
 # No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
@@ -136,5 +137,8 @@ check_eq "plan unset ... weekly: exit 2, names the period and the allowed ones" 
 check_eq "limit set ... weekly: the same" \
 	"2 0 1 meterctl: unknown period 'weekly' (periods: day, month, rolling30)" \
 	"$(run limit set t1 tokens weekly 5) $(err)"
+check_eq "emit --file of a missing file: exit 1, with the reason" \
+	"1 0 1 meterctl: cannot open $T_DIR/nonexistent.jsonl: No such file or directory" \
+	"$(run emit --file "$T_DIR/nonexistent.jsonl") $(err)"
 
 test_done
