@@ -42,6 +42,24 @@ static const char list_sql[] =
 	" ORDER BY n.id DESC"
 	" LIMIT $4::int";
 
+/* For a tenant whose list came back empty: CTL_OK if it exists, else
+ * CTL_FAIL after saying so (notifications keep no reference to tenants, so
+ * the list is not refused while it has rows). */
+static int tenant_known(struct ctl *c, const char *tenant)
+{
+	const char *params[1] = {tenant};
+	PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, params);
+	if (!r)
+		return CTL_FAIL;
+	int found = PQntuples(r) == 1;
+	PQclear(r);
+	if (!found) {
+		ctl_err("no tenant '%s' (see meterctl tenant list)", tenant);
+		return CTL_FAIL;
+	}
+	return CTL_OK;
+}
+
 static json_t *str_or_null(const PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
@@ -195,6 +213,10 @@ static int cmd_list(struct ctl *c, int argc, char **argv)
 	PGresult *r = ctl_query(c, list_sql, 4, params);
 	if (!r)
 		return CTL_FAIL;
+	if (tenant && PQntuples(r) == 0 && tenant_known(c, tenant) != CTL_OK) {
+		PQclear(r);
+		return CTL_FAIL;
+	}
 	if (json)
 		print_json(r);
 	else
@@ -282,6 +304,10 @@ static int retry_dead(struct ctl *c, const char *tenant)
 		1, params);
 	if (!r)
 		return CTL_FAIL;
+	if (tenant && strcmp(PQgetvalue(r, 0, 0), "0") == 0 && tenant_known(c, tenant) != CTL_OK) {
+		PQclear(r);
+		return CTL_FAIL;
+	}
 	printf("%s dead notification(s)%s%s queued again (due now)\n", PQgetvalue(r, 0, 0),
 	       tenant ? " of " : "", tenant ? tenant : "");
 	PQclear(r);

@@ -9,7 +9,7 @@
 # option (exit 2). --help lists every option and command that the
 # subcommands' own usage texts have. Small messages say what was wrong: a
 # negative limit, which of metric or period is unknown, why a file cannot be
-# opened.
+# opened, an unknown tenant in notifications.
 # No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
@@ -140,5 +140,12 @@ check_eq "limit set ... weekly: the same" \
 check_eq "emit --file of a missing file: exit 1, with the reason" \
 	"1 0 1 meterctl: cannot open $T_DIR/nonexistent.jsonl: No such file or directory" \
 	"$(run emit --file "$T_DIR/nonexistent.jsonl") $(err)"
+check_eq "notifications list of an unknown tenant: exit 1, no tenant" \
+	"1 0 1 meterctl: no tenant 'nosuch' (see meterctl tenant list)" "$(run notifications list nosuch) $(err)"
+check_eq "notifications retry --dead of an unknown tenant: the same" \
+	"1 0 1 meterctl: no tenant 'nosuch' (see meterctl tenant list)" \
+	"$(run notifications retry --dead nosuch) $(err)"
+check_eq "notifications list of a known tenant without any: exit 0" 0 \
+	"$(run notifications list t1 | cut -d' ' -f1)"
 
 test_done
