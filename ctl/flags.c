@@ -91,6 +91,28 @@ static int run_tx(PGconn *conn, const char *what)
 	return CTL_OK;
 }
 
+/* After a reactivation: the limits the tenant is still blocked by, with
+ * how to lift them ("still" when a suspension was just lifted). */
+static void print_blocks(PGconn *conn, const char *tenant, const char *still)
+{
+	char err[1024];
+	const char *params[1] = {tenant};
+	PGresult *r = db_query(conn,
+			       "SELECT metric, period, to_char(until AT TIME ZONE 'UTC',"
+			       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM blocks"
+			       " WHERE tenant_id = $1 AND subject_type = 'tenant'"
+			       " AND cleared_at IS NULL AND until > meter_now()",
+			       1, params, err, sizeof(err), NULL);
+	if (!r)
+		return;
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("note: %sover its %s %s limit until %s (raise the limit or "
+		       "'meterctl reset %s --period %s')\n",
+		       still, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), tenant,
+		       PQgetvalue(r, i, 1));
+	PQclear(r);
+}
+
 int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend)
 {
 	const char *reason = NULL, *actor = NULL;
@@ -128,9 +150,28 @@ int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend)
 	if (!conn)
 		return CTL_FAIL;
 	const char *params[4] = {tenant, suspend ? "t" : "f", reason, actor_name(actor)};
-	int rows = 0;
+	int rows = 0, was_suspended = 0;
 	int rc = run_tx(conn, "BEGIN");
-	if (rc == CTL_OK)
+	if (rc == CTL_OK) {
+		PGresult *r = ctl_query(c, "SELECT suspended FROM tenants WHERE id = $1 FOR UPDATE",
+					1, params);
+		if (!r) {
+			rc = CTL_FAIL;
+		} else {
+			rows = PQntuples(r);
+			was_suspended = rows == 1 && *PQgetvalue(r, 0, 0) == 't';
+			PQclear(r);
+		}
+	}
+	if (rc == CTL_OK && rows == 1 && !suspend && !was_suspended) {
+		/* Nothing to lift: no change, no audit row, no flag. */
+		char ignore[64];
+		db_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
+		printf("tenant %s was not suspended: nothing to reactivate\n", tenant);
+		print_blocks(conn, tenant, "");
+		return CTL_OK;
+	}
+	if (rc == CTL_OK && rows == 1)
 		rc = one_row(c,
 			     "UPDATE tenants SET suspended = $2::boolean,"
 			     " suspension_reason = CASE WHEN $2::boolean THEN $3 END,"
@@ -155,23 +196,8 @@ int ctl_suspend(struct ctl *c, int argc, char **argv, int suspend)
 		return CTL_FAIL;
 	printf("tenant %s %s\n", tenant, suspend ? "suspended" : "reactivated");
 	rc = ctl_publish_flags(c, tenant);
-	if (!suspend && rc == CTL_OK) {
-		char err[1024];
-		PGresult *r = db_query(conn,
-				       "SELECT metric, period, to_char(until AT TIME ZONE 'UTC',"
-				       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM blocks"
-				       " WHERE tenant_id = $1 AND subject_type = 'tenant'"
-				       " AND cleared_at IS NULL AND until > meter_now()",
-				       1, params, err, sizeof(err), NULL);
-		if (r) {
-			for (int i = 0; i < PQntuples(r); i++)
-				printf("note: still over its %s %s limit until %s (raise the limit or "
-				       "'meterctl reset %s --period %s')\n",
-				       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-				       tenant, PQgetvalue(r, i, 1));
-			PQclear(r);
-		}
-	}
+	if (!suspend && rc == CTL_OK)
+		print_blocks(conn, tenant, "still ");
 	return rc;
 }
 

@@ -9,7 +9,8 @@
 # option (exit 2). --help lists every option and command that the
 # subcommands' own usage texts have. Small messages say what was wrong: a
 # negative limit, which of metric or period is unknown, why a file cannot be
-# opened, an unknown tenant in notifications.
+# opened, an unknown tenant in notifications; reactivate says when there was
+# no suspension to lift.
 # No meterd: meterctl migrates and publishes the flags itself.
 source "$(dirname "$0")/lib.sh"
 test_init --partitions 1
@@ -147,5 +148,12 @@ check_eq "notifications retry --dead of an unknown tenant: the same" \
 	"$(run notifications retry --dead nosuch) $(err)"
 check_eq "notifications list of a known tenant without any: exit 0" 0 \
 	"$(run notifications list t1 | cut -d' ' -f1)"
+check_eq "reactivate a tenant that is not suspended: exit 0, says so" \
+	"0 tenant t1 was not suspended: nothing to reactivate" "$(run reactivate t1 | cut -d' ' -f1) $(head -n1 "$T_DIR/out")"
+check_eq "... and audits nothing" 0 "$(sql "SELECT count(*) FROM suspension_log WHERE tenant_id = 't1'")"
+ctl suspend t1 --reason "unpaid invoice" >/dev/null || die "suspend t1 failed"
+check_eq "reactivate a suspended tenant: exit 0, reactivated" "0 tenant t1 reactivated" \
+	"$(run reactivate t1 | cut -d' ' -f1) $(head -n1 "$T_DIR/out")"
+check_eq "... both audited" 2 "$(sql "SELECT count(*) FROM suspension_log WHERE tenant_id = 't1'")"
 
 test_done
