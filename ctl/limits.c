@@ -1,7 +1,7 @@
-/* limits.c - meterctl plan list|set and limit set|unset|show: plan defaults
- * and per-tenant overrides. Every change re-evaluates the tenant's crossings
- * at once (a raised limit clears a flag, a lowered one may set one) and
- * publishes the resulting flags. */
+/* limits.c - meterctl plan list|add|set|unset|thresholds and limit
+ * set|unset|show: plan defaults and per-tenant overrides. Every change
+ * re-evaluates the tenant's crossings at once (a raised limit clears a
+ * flag, a lowered one may set one) and publishes the resulting flags. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +12,8 @@
 
 static const char *const plan_usage =
 	"usage: meterctl plan list [--json]\n"
+	"       meterctl plan add PLAN [--from PLAN] [--name TEXT]   (a new plan; --from copies "
+	"its limits and thresholds)\n"
 	"       meterctl plan set PLAN METRIC PERIOD VALUE|unlimited [--level tenant|user|key]\n"
 	"       meterctl plan unset PLAN METRIC PERIOD [--level tenant|user|key]\n"
 	"       meterctl plan thresholds PLAN 80,90,100   (notification thresholds, %)\n"
@@ -268,7 +270,7 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 	if (!conn)
 		return CTL_FAIL;
 	/* plan set changes a plan's limits; it never creates a plan (a typo
-	 * would make one that tenants could then be put on). */
+	 * would make one that tenants could then be put on): plan add does. */
 	int rc = ctl_check_plan(c, args[0]);
 	if (rc != CTL_OK)
 		return rc;
@@ -298,6 +300,75 @@ static int plan_set(struct ctl *c, int argc, char **argv, int unset)
 	return reevaluate_plan(c, args[0]);
 }
 
+/* plan add PLAN [--from PLAN] [--name TEXT]: a new plan, with no limits
+ * (nothing limits its tenants until plan set gives it some) or with a copy of
+ * another plan's limits and thresholds. */
+static int plan_add(struct ctl *c, int argc, char **argv)
+{
+	const char *from = NULL, *name = NULL, *id = NULL;
+	for (int i = 2; i < argc; i++) {
+		int m = ctl_opt(argc, argv, &i, "--from", &from);
+		if (m == 0)
+			m = ctl_opt(argc, argv, &i, "--name", &name);
+		if (m < 0)
+			return CTL_USAGE;
+		if (m)
+			continue;
+		if (argv[i][0] == '-' || id) {
+			ctl_err("unexpected argument '%s'\n%s", argv[i], plan_usage);
+			return CTL_USAGE;
+		}
+		id = argv[i];
+	}
+	if (!id) {
+		ctl_err("plan add needs PLAN\n%s", plan_usage);
+		return CTL_USAGE;
+	}
+	if (strlen(id) > 64 || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(id)) {
+		ctl_err("'%s' is not a valid plan name: 1-64 of a-z 0-9 _ -", id);
+		return CTL_USAGE;
+	}
+	if (name && (!*name || strlen(name) > 200)) {
+		ctl_err("--name must be 1-200 characters");
+		return CTL_USAGE;
+	}
+	if (from) {
+		int rc = ctl_check_plan(c, from);
+		if (rc != CTL_OK)
+			return rc;
+	}
+	/* One statement: the plan and its copied limits, or neither. */
+	const char *params[3] = {id, name, from};
+	PGresult *r = ctl_query(c,
+				"WITH p AS (INSERT INTO plans (id, name, price_cents, thresholds)"
+				" SELECT $1, coalesce($2, $1), coalesce(f.price_cents, 0),"
+				"        coalesce(f.thresholds, '{80,90,100}')"
+				"   FROM (SELECT 1) one LEFT JOIN plans f ON f.id = $3"
+				" ON CONFLICT (id) DO NOTHING RETURNING id),"
+				" l AS (INSERT INTO plan_limits (plan_id, subject_type, metric, period,"
+				"                                limit_value)"
+				" SELECT p.id, pl.subject_type, pl.metric, pl.period, pl.limit_value"
+				"   FROM p JOIN plan_limits pl ON pl.plan_id = $3 RETURNING 1)"
+				" SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM l)",
+				3, params);
+	if (!r)
+		return CTL_FAIL;
+	int added = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+	char limits[24];
+	snprintf(limits, sizeof(limits), "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	if (!added) {
+		ctl_err("plan '%s' exists already: change its limits with meterctl plan set", id);
+		return CTL_FAIL;
+	}
+	if (from)
+		printf("plan %s added, with %s limit%s and the thresholds of %s\n", id, limits,
+		       strcmp(limits, "1") ? "s" : "", from);
+	else
+		printf("plan %s added, with no limits yet (meterctl plan set %s ...)\n", id, id);
+	return CTL_OK;
+}
+
 int ctl_plan(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -316,6 +387,8 @@ int ctl_plan(struct ctl *c, int argc, char **argv)
 		}
 		return plan_list(c, as_json);
 	}
+	if (strcmp(argv[1], "add") == 0)
+		return plan_add(c, argc, argv);
 	if (strcmp(argv[1], "set") == 0)
 		return plan_set(c, argc, argv, 0);
 	if (strcmp(argv[1], "unset") == 0)

@@ -113,6 +113,8 @@ static void usage(FILE *f)
 		"  usage TENANT [--day YYYY-MM-DD | --month YYYY-MM] [--user U | --key K] [--json]\n"
 		"                                   usage of a period with limits, remaining, percent\n"
 		"  plan list [--json]               plans and their default limits\n"
+		"  plan add PLAN [--from PLAN] [--name TEXT]\n"
+		"                                   a new plan (--from: a copy of another's limits)\n"
 		"  plan set|unset PLAN METRIC PERIOD [VALUE|unlimited] [--level tenant|user|key]\n"
 		"  plan thresholds PLAN 80,90,100   notification thresholds (%%) of the plan's tenants\n"
 		"  limit set|unset TENANT METRIC PERIOD [VALUE|unlimited] [--user U|--key K|--users|--keys]\n"

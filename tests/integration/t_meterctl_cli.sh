@@ -46,6 +46,25 @@ check_eq "... and sets the limit" 5 \
 	"$(sql "SELECT limit_value FROM plan_limits WHERE plan_id = 'pro' AND subject_type = 'tenant'
 		AND metric = 'tokens' AND period = 'month'")"
 
+# ---- plan add: the one way to make a plan ---------------------------------------
+check_eq "plan add business --from pro: exit 0" "0 1 0" "$(run plan add business --from pro --name Business)"
+check_eq "... with pro's limits, thresholds and price, and its own name" \
+	"$(sql "SELECT (SELECT string_agg(subject_type || metric || period || coalesce(limit_value::text, 'u'), ','
+	                                  ORDER BY 1) FROM plan_limits WHERE plan_id = 'pro')
+	               || ' ' || thresholds::text || ' ' || price_cents FROM plans WHERE id = 'pro'") Business" \
+	"$(sql "SELECT (SELECT string_agg(subject_type || metric || period || coalesce(limit_value::text, 'u'), ','
+	                                  ORDER BY 1) FROM plan_limits WHERE plan_id = 'business')
+	               || ' ' || thresholds::text || ' ' || price_cents || ' ' || name FROM plans WHERE id = 'business'")"
+check_eq "plan add business again: exit 1, says it exists" "1 0 1" "$(run plan add business)"
+check "... and points to plan set" grep -q 'exists already: change its limits with meterctl plan set' "$T_DIR/err"
+check_eq "plan add with a bad name: exit 2" "2 0 1" "$(run plan add 'Big!')"
+check_eq "plan add --from an unknown plan: exit 2, nothing made" "2 0 1 0" \
+	"$(run plan add copy --from nosuch) $(sql "SELECT count(*) FROM plans WHERE id = 'copy'")"
+check_eq "plan add bare: a plan with no limits" "0 0" \
+	"$(run plan add bare | cut -d' ' -f1) $(sql "SELECT count(*) FROM plan_limits WHERE plan_id = 'bare'")"
+check_eq "... that plan set and tenant add --plan then take" "0 0" \
+	"$(run plan set bare tokens month 5 | cut -d' ' -f1) $(run tenant add t-bare --plan bare | cut -d' ' -f1)"
+
 # ---- --version, --config-reference, unknown options ----------------------------
 check_eq "--version: exit 0, the version meterd prints" "0 1 0 $("$METERD" --version | awk '{print $2}')" \
 	"$(run --version) $(awk '$1 == "meterctl" {print $2}' "$T_DIR/out")"
