@@ -15,6 +15,7 @@
 #include "api.h"
 #include "config.h"
 #include "crash.h"
+#include "db.h"
 #include "log.h"
 #include "obs.h"
 #include "service.h"
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
 	sigdelset(&waitmask, SIGINT);
 
 	char red[512];
-	log_redact_url(cfg.database_url, red, sizeof(red));
+	db_redact_conninfo(cfg.database_url, red, sizeof(red));
 	log_info("meter-api %s starting: database %s, %lld threads", METER_VERSION,
 		 *red ? red : "(PG* defaults)", (long long)cfg.api_threads);
 

@@ -1,4 +1,5 @@
 /* db.c - see db.h. */
+#define _GNU_SOURCE /* strcasestr */
 #include "db.h"
 
 #include <stdio.h>
@@ -12,6 +13,133 @@ static void quiet_notices(void *arg, const char *message)
 	(void)arg;
 	size_t n = strlen(message);
 	log_debug("postgres: %.*s", (int)(n && message[n - 1] == '\n' ? n - 1 : n), message);
+}
+
+/* Append n bytes of s at *pos in out (cap bytes), truncating; out stays
+ * NUL-terminated. */
+static void put(char *out, size_t cap, size_t *pos, const char *s, size_t n)
+{
+	if (*pos + 1 >= cap)
+		return;
+	if (n > cap - 1 - *pos)
+		n = cap - 1 - *pos;
+	memcpy(out + *pos, s, n);
+	*pos += n;
+	out[*pos] = '\0';
+}
+
+static void put_str(char *out, size_t cap, size_t *pos, const char *s)
+{
+	put(out, cap, pos, s, strlen(s));
+}
+
+/* A value as libpq's key=value syntax reads it back: bare when it can be,
+ * else in single quotes with ' and \ escaped. */
+static void put_value(char *out, size_t cap, size_t *pos, const char *v)
+{
+	int bare = *v != '\0';
+	for (const char *p = v; *p && bare; p++)
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
+		    *p == '\v' || *p == '\'' || *p == '\\')
+			bare = 0;
+	if (bare) {
+		put_str(out, cap, pos, v);
+		return;
+	}
+	put(out, cap, pos, "'", 1);
+	for (const char *p = v; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			put(out, cap, pos, "\\", 1);
+		put(out, cap, pos, p, 1);
+	}
+	put(out, cap, pos, "'", 1);
+}
+
+#define NOT_SHOWN "(a connection string that does not parse, not shown)"
+
+/* How db_connect's libpq reads conninfo: a URI or a string with '=' is a
+ * connection string (PQconnectdbParams' expand_dbname), anything else a
+ * database name. */
+static int is_conninfo(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 ||
+	       strchr(s, '=') != NULL;
+}
+
+int db_redact_conninfo(const char *conninfo, char *out, size_t out_size)
+{
+	if (out_size == 0)
+		return -1;
+	out[0] = '\0';
+	if (!conninfo || !*conninfo)
+		return 0;
+	size_t pos = 0;
+	if (!is_conninfo(conninfo)) {
+		/* A database name, shown as it is; unless it names a password:
+		 * then it is a connection string with a typo ("password S3cret"),
+		 * and the rest of it may be the password. */
+		if (strcasestr(conninfo, "password")) {
+			put_str(out, out_size, &pos, NOT_SHOWN);
+			return -1;
+		}
+		put_str(out, out_size, &pos, conninfo);
+		return 0;
+	}
+	/* libpq's own parser, so that every form it accepts is understood:
+	 * "password = x", quoted values with \' and \\, URIs with userinfo,
+	 * query parameters and percent-encoding. */
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+	PQfreemem(perr); /* may quote any part of the string, the password too */
+	if (!opts) {
+		put_str(out, out_size, &pos, NOT_SHOWN);
+		return -1;
+	}
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (pos)
+			put(out, out_size, &pos, " ", 1);
+		put_str(out, out_size, &pos, o->keyword);
+		put(out, out_size, &pos, "=", 1);
+		/* dispchar "*": libpq's mark for a secret (password, sslpassword). */
+		if (o->dispchar && strchr(o->dispchar, '*'))
+			put_str(out, out_size, &pos, "***");
+		else
+			put_value(out, out_size, &pos, o->val);
+	}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+void db_connect_error(const char *conninfo, const PGconn *conn, char *out, size_t out_size)
+{
+	if (out_size == 0)
+		return;
+	char shown[8];
+	int valid = db_redact_conninfo(conninfo, shown, sizeof(shown)) == 0;
+	const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+	/* libpq's parse errors quote what they stumbled on, which may be (part
+	 * of) the password: "password=S3 cret" fails with missing "=" after
+	 * "cret". Every piece of the string they show is between the message's
+	 * first and last double quote (even a piece with quotes of its own), so
+	 * that span goes. */
+	int n = (int)strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	const char *first = valid ? NULL : memchr(msg, '"', (size_t)n);
+	const char *last = first ? strrchr(msg, '"') : NULL;
+	if (!first)
+		snprintf(out, out_size, "%.*s", n, msg);
+	else if (last > first)
+		snprintf(out, out_size, "%.*s***%.*s (quoted parts hidden)", (int)(first + 1 - msg),
+			 msg, n - (int)(last - msg), last);
+	else /* a lone quote: keep only what precedes it */
+		snprintf(out, out_size, "%.*s(the rest hidden)", (int)(first - msg), msg);
+	/* One line: libpq's messages have a line per attempted host, and tabs. */
+	for (char *p = out; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
 }
 
 PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t errstr_size)
@@ -30,15 +158,17 @@ PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t e
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		char red[512];
-		log_redact_url(url, red, sizeof(red));
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-		for (char *p = msg; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		snprintf(errstr, errstr_size, "cannot connect to PostgreSQL (%s): %s",
-			 *red ? red : "PG* defaults", msg);
+		char red[512], msg[600];
+		int parsed = db_redact_conninfo(url, red, sizeof(red)) == 0;
+		db_connect_error(url, conn, msg, sizeof(msg));
+		if (parsed)
+			snprintf(errstr, errstr_size, "cannot connect to PostgreSQL (%s): %s",
+				 *red ? red : "PG* defaults", msg);
+		else
+			snprintf(errstr, errstr_size,
+				 "cannot connect to PostgreSQL: the connection string does not "
+				 "parse (not shown): %s",
+				 msg);
 		PQfinish(conn);
 		return NULL;
 	}

@@ -11,6 +11,20 @@
  * Returns a new connection, or NULL with errstr set (password redacted). */
 PGconn *db_connect(const char *url, const char *app_name, char *errstr, size_t errstr_size);
 
+/* Write conninfo (a libpq connection string or URI, as db_connect takes it)
+ * into out for a log line, with every secret (password, sslpassword) as
+ * "***": the options libpq parses from it, as keyword=value pairs
+ * ("postgresql://u:pw@db/meter" shows as "user=u password=*** dbname=meter
+ * host=db"). A database name shows as it is; NULL or "" as "". Returns 0,
+ * or -1 when the string does not parse: out then says so and holds nothing
+ * of it (libpq's parse may have cut the password anywhere). */
+int db_redact_conninfo(const char *conninfo, char *out, size_t out_size);
+
+/* One line for a failed connection to conninfo: PQerrorMessage(conn) (conn
+ * borrowed, NULL: out of memory), except that when conninfo does not parse,
+ * the quoted parts of libpq's message (pieces of the string) are hidden. */
+void db_connect_error(const char *conninfo, const PGconn *conn, char *out, size_t out_size);
+
 /* Run a fixed statement (no parameters). Returns 0, or -1 with errstr set. */
 int db_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_size);
 

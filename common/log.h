@@ -2,7 +2,8 @@
  *
  * log_warn() appends strerror(errno); log_warnx() does not (OpenSMTPD style).
  * Never pass secrets (passwords, webhook secrets, tokens) to these functions:
- * use log_redact_url() for connection strings.
+ * use log_redact_url() for URLs, db_redact_conninfo() (db.h) for libpq
+ * connection strings.
  */
 #ifndef METER_LOG_H
 #define METER_LOG_H
@@ -30,8 +31,10 @@ void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_errorx(const char *fmt, ...) LOG_PRINTF(1, 2);
 
-/* Copy a libpq connection string or URI into out with any password
- * replaced by "***", so it can be logged. */
+/* Copy a URL (smtp://user:secret@host:587) into out with the password of
+ * its userinfo and any password= query parameter replaced by "***", so it
+ * can be logged. Not for libpq connection strings, which have forms of
+ * their own: db_redact_conninfo() (db.h) parses them with libpq. */
 void log_redact_url(const char *url, char *out, size_t out_size);
 
 #endif

@@ -14,6 +14,7 @@
 #include <malloc.h>
 #endif
 
+#include "db.h"
 #include "log.h"
 
 #define PROBE_CACHE_S 1.0
@@ -83,9 +84,10 @@ static void probe_db(void)
 					      obs.url[0] ? obs.url : NULL, NULL};
 			obs.probe = PQconnectdbParams(keys, vals, 1);
 			if (!obs.probe || PQstatus(obs.probe) != CONNECTION_OK) {
-				snprintf(obs.probe_why, sizeof(obs.probe_why),
-					 "database unreachable: %s",
-					 obs.probe ? PQerrorMessage(obs.probe) : "out of memory");
+				static const char pre[] = "database unreachable: ";
+				memcpy(obs.probe_why, pre, sizeof(pre));
+				db_connect_error(obs.url, obs.probe, obs.probe_why + sizeof(pre) - 1,
+						 sizeof(obs.probe_why) - (sizeof(pre) - 1));
 				one_line(obs.probe_why);
 				obs.probe_ok = 0;
 				return;

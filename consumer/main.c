@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char red[512];
-	log_redact_url(cfg.database_url, red, sizeof(red));
+	db_redact_conninfo(cfg.database_url, red, sizeof(red));
 	log_info("meterd %s starting: brokers %s, database %s, group %s, topic %s", METER_VERSION,
 		 cfg.kafka_brokers, *red ? red : "(PG* defaults)", cfg.group_id, cfg.topic_events);
 

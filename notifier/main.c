@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "config.h"
 #include "crash.h"
+#include "db.h"
 #include "log.h"
 #include "notifier.h"
 #include "obs.h"
@@ -391,7 +392,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char db[512], smtp[CFG_STR_MAX + 8];
-	log_redact_url(cfg.database_url, db, sizeof(db));
+	db_redact_conninfo(cfg.database_url, db, sizeof(db));
 	log_redact_url(cfg.smtp_url, smtp, sizeof(smtp));
 	log_info("meter-notifier %s starting: database %s, smtp %s, %lld deliveries at once, "
 		 "webhook timeout %lld ms, retries after %s",

@@ -1,5 +1,6 @@
 /* test_common.c - unit tests of the shared plumbing: checked number parsing,
- * the configuration table, COPY encoding and log redaction. */
+ * the configuration table, COPY encoding, URL and connection-string
+ * redaction, Kafka properties by client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "db.h"
 #include "kafka.h"
 #include "log.h"
 #include "num.h"
@@ -629,20 +631,156 @@ static void test_json_text_round_trips(void **state)
 	buf_free(&b);
 }
 
-static void test_redact_hides_passwords(void **state)
+static void test_redact_url_hides_passwords(void **state)
 {
 	(void)state;
 	char out[256];
-	log_redact_url("postgresql://meter:s3cret@db:5432/meter?sslmode=require", out, sizeof(out));
+	log_redact_url("smtp://alerts:s3cret@mail:587", out, sizeof(out));
+	assert_string_equal(out, "smtp://alerts:***@mail:587");
+	log_redact_url("smtps://mail:465/?password=s3cret&x=1", out, sizeof(out));
 	assert_null(strstr(out, "s3cret"));
-	assert_non_null(strstr(out, "meter:***@db"));
-	log_redact_url("host=db user=meter password=s3cret dbname=meter", out, sizeof(out));
-	assert_null(strstr(out, "s3cret"));
-	assert_non_null(strstr(out, "password=***"));
-	log_redact_url("postgresql://db/meter?password=s3cret&x=1", out, sizeof(out));
-	assert_null(strstr(out, "s3cret"));
-	log_redact_url("postgresql://meter@db/meter", out, sizeof(out));
-	assert_string_equal(out, "postgresql://meter@db/meter");
+	log_redact_url("smtp://alerts@mail:587", out, sizeof(out));
+	assert_string_equal(out, "smtp://alerts@mail:587");
+}
+
+/* Every option of in that libpq parses comes back from shown with the same
+ * value, but the secret ones (dispchar "*"), which read "***": the display
+ * is a connection string libpq reads as the original, password aside. */
+static void assert_same_options(const char *in, const char *shown)
+{
+	PQconninfoOption *a = PQconninfoParse(in, NULL);
+	PQconninfoOption *b = PQconninfoParse(shown, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; a[i].keyword; i++) {
+		assert_string_equal(a[i].keyword, b[i].keyword);
+		if (!a[i].val) {
+			assert_null(b[i].val);
+			continue;
+		}
+		assert_non_null(b[i].val);
+		if (strchr(a[i].dispchar, '*'))
+			assert_string_equal(b[i].val, "***");
+		else
+			assert_string_equal(b[i].val, a[i].val);
+	}
+	PQconninfoFree(a);
+	PQconninfoFree(b);
+}
+
+/* db_redact_conninfo reads a connection string as libpq does: every form of
+ * a password libpq accepts is hidden; a string that does not parse shows
+ * nothing of itself (libpq would have cut it anywhere: "password=S3 cretPW"
+ * is the password S3 then a keyword cretPW). */
+static void test_redact_conninfo_hides_every_password_form(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int rc;            /* 0: parsed, -1: not shown */
+		const char *secret[3]; /* none may appear */
+		const char *want[3];   /* each must appear */
+	} cases[] = {
+		/* keyword/value, as before */
+		{"host=db user=meter password=s3cret dbname=meter", 0, {"s3cret"},
+		 {"password=***", "user=meter", "dbname=meter"}},
+		/* spaces around '=' */
+		{"host=127.0.0.1 port=1 password = S3cretPW", 0, {"S3cretPW"},
+		 {"password=***", "host=127.0.0.1", "port=1"}},
+		/* quoted, with a space, an escaped quote and an escaped backslash */
+		{"host=db password='S3 cret\\'P\\\\W' dbname=meter", 0, {"S3", "cret", "P\\"},
+		 {"password=***", "dbname=meter", "host=db"}},
+		/* the password is empty */
+		{"host=db password=''", 0, {"''"}, {"password=***"}},
+		/* sslpassword is a secret too */
+		{"host=db sslpassword=S3cretPW", 0, {"S3cretPW"}, {"sslpassword=***"}},
+		/* URI userinfo */
+		{"postgresql://meter:s3cret@db:5432/meter?sslmode=require", 0, {"s3cret"},
+		 {"user=meter", "password=***", "sslmode=require"}},
+		/* URI query (it overrides the userinfo's) */
+		{"postgres://meter:s3cret@db/meter?password=0ther&application_name=a", 0,
+		 {"s3cret", "0ther"}, {"password=***", "application_name=a"}},
+		/* percent-encoding: user us@er, password p@ss w0rd, a value with a space */
+		{"postgresql://us%40er:p%40ss%20w0rd@db/meter?application_name=a%20b", 0,
+		 {"p%40ss", "p@ss", "w0rd"}, {"user=us@er", "password=***", "application_name='a b'"}},
+		/* no password at all */
+		{"postgresql://meter@db/meter", 0, {"***"}, {"user=meter", "dbname=meter", "host=db"}},
+		/* a database name (no '='): libpq takes it as one */
+		{"meter", 0, {"***"}, {"meter"}},
+		/* unquoted space in the password: does not parse */
+		{"host=db password=S3 cretPW", -1, {"S3", "cretPW", "host"}, {"not shown"}},
+		/* unterminated quote */
+		{"host=db password='S3 cretPW", -1, {"S3", "cretPW"}, {"not shown"}},
+		/* a bad percent-encoding in the userinfo */
+		{"postgresql://u:S3cret%zzPW@db/meter", -1, {"S3cret", "PW"}, {"not shown"}},
+		/* an unknown query parameter */
+		{"postgresql://db/meter?password=s3cret&x=1", -1, {"s3cret"}, {"not shown"}},
+		/* '=' forgotten after password: no '=' at all, yet not a database name */
+		{"password S3cretPW", -1, {"S3cretPW"}, {"not shown"}},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[512];
+		int rc = db_redact_conninfo(cases[i].in, out, sizeof(out));
+		print_message("%s -> %s\n", cases[i].in, out);
+		assert_int_equal(rc, cases[i].rc);
+		for (int k = 0; k < 3 && cases[i].secret[k]; k++)
+			assert_null(strstr(out, cases[i].secret[k]));
+		for (int k = 0; k < 3 && cases[i].want[k]; k++)
+			assert_non_null(strstr(out, cases[i].want[k]));
+		if (rc == 0 && strchr(cases[i].in, '='))
+			assert_same_options(cases[i].in, out);
+	}
+
+	char out[16];
+	assert_int_equal(db_redact_conninfo("", out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(db_redact_conninfo(NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	/* Cut short, still terminated. */
+	db_redact_conninfo("password=S3cretPW host=a-very-long-host-name", out, sizeof(out));
+	assert_int_equal((int)strlen(out), (int)sizeof(out) - 1);
+	assert_null(strstr(out, "S3c"));
+}
+
+/* libpq's own message for a string it cannot parse quotes a piece of it,
+ * which can be the password: db_connect_error hides the quoted span, even
+ * when the piece has quotes of its own. (No connection is attempted: libpq
+ * stops at the parse.) */
+static void test_connect_error_hides_what_libpq_quotes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *libpq_says, *secret;
+	} cases[] = {
+		{"host=db password=S3 cretPW", "missing \"=\" after \"cretPW\"", "cretPW"},
+		{"host=db password=S3\"cr et\"PW", "missing \"=\" after \"et\"PW\"", "et\"PW"},
+		{"host=db password=S3 cretPW=1", "invalid connection option \"cretPW\"", "cretPW"},
+		{"postgresql://u:S3cret%zzPW@db/meter", "invalid percent-encoded token", "S3cret"},
+		{"postgresql://u:S3cretPW@[::1/meter", "IPv6", "S3cretPW"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		PGconn *conn = PQconnectdb(cases[i].in);
+		assert_non_null(conn);
+		assert_int_equal(PQstatus(conn), CONNECTION_BAD);
+		/* The leak this guards against. */
+		assert_non_null(strstr(PQerrorMessage(conn), cases[i].libpq_says));
+		assert_non_null(strstr(PQerrorMessage(conn), cases[i].secret));
+		char out[300];
+		db_connect_error(cases[i].in, conn, out, sizeof(out));
+		print_message("%s -> %s\n", cases[i].in, out);
+		assert_null(strstr(out, cases[i].secret));
+		assert_non_null(strstr(out, "\"***\""));
+		assert_null(strchr(out, '\n'));
+		PQfinish(conn);
+	}
+	/* A string that parses: libpq's message as it is, on one line. */
+	PGconn *conn = PQconnectdb("host=db port=99999 password=S3cretPW");
+	assert_int_equal(PQstatus(conn), CONNECTION_BAD);
+	char out[300];
+	db_connect_error("host=db port=99999 password=S3cretPW", conn, out, sizeof(out));
+	assert_non_null(strstr(out, "invalid port number: \"99999\""));
+	assert_null(strchr(out, '\n'));
+	PQfinish(conn);
 }
 
 /* A property's value as librdkafka holds it (a static buffer). */
@@ -716,7 +854,9 @@ int main(void)
 		cmocka_unit_test(test_buf_cap_sets_toobig),
 		cmocka_unit_test(test_check_date_year_bound),
 		cmocka_unit_test(test_json_text_round_trips),
-		cmocka_unit_test(test_redact_hides_passwords),
+		cmocka_unit_test(test_redact_url_hides_passwords),
+		cmocka_unit_test(test_redact_conninfo_hides_every_password_form),
+		cmocka_unit_test(test_connect_error_hides_what_libpq_quotes),
 		cmocka_unit_test(test_kafka_props_by_role),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
