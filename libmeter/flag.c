@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define METRIC_MAX 64
-#define PERIOD_MAX 16
 #define TYPE_MAX_LEN 7
 #define NUMBER_MAX 39
 #define REASON_MAX 255
@@ -151,7 +150,7 @@ int meter__parse_flag(const char *key, size_t key_len, const void *val, size_t v
 	}
 	if (opt_str(root, "subject_type", &type, &type_len) != 0 || type_len > TYPE_MAX_LEN ||
 	    opt_str(root, "metric", &metric, &metric_len) != 0 || metric_len > METRIC_MAX ||
-	    opt_str(root, "period", &period, &period_len) != 0 || period_len > PERIOD_MAX ||
+	    opt_str(root, "period", &period, &period_len) != 0 || period_len > METER_PERIOD_MAX ||
 	    opt_str(root, "reason", &reason, &reason_len) != 0) {
 		meter__fail(why, why_size, -1,
 			    "subject_type, metric, period or reason: not a string, or too long");

@@ -57,6 +57,8 @@ extern "C" {
 
 #define METER_ID_MAX 128       /* event id, tenant, user, key, workflow, execution */
 #define METER_SUBJECT_MAX 262  /* "user/<tenant>/<user>" with 128-byte ids */
+#define METER_PERIOD_MAX 16    /* a period name: "day", "month", "rolling30" (the
+				* schema's longest, 9 bytes) */
 #define METER_EVENT_MAX_BYTES 65536 /* the worker's cap on one event */
 
 /* ---- options ---------------------------------------------------------------- */
@@ -195,7 +197,7 @@ typedef struct meter_decision {
 	char subject[METER_SUBJECT_MAX + 1];  /* "tenant/acme", "user/acme/u-1", "key/acme/k-9" */
 	char subject_type[8];      /* tenant, user or key */
 	char metric[65];           /* requests, tokens, cost, ... ("" for some manual flags) */
-	char period[17];           /* day, month, ... */
+	char period[METER_PERIOD_MAX + 1]; /* day, month, rolling30 */
 	char limit[40];            /* decimal digits, as published ("" when absent) */
 	char used[40];             /* idem; pico-USD for metric "cost" */
 	int64_t until;             /* epoch seconds when it ends; 0 = none (manual) */
@@ -238,8 +240,10 @@ typedef struct meter_remaining {
 	int64_t reset;             /* the earlier of the two (0: neither) */
 	char requests_subject[METER_SUBJECT_MAX + 1]; /* "user/acme/u-1"; "" with -1 */
 	char tokens_subject[METER_SUBJECT_MAX + 1];
-	char requests_period[8];   /* "day" or "month"; "" with -1 */
-	char tokens_period[8];
+	/* "day" or "month" (a rollup's), or while a flag blocks that metric
+	 * the flag's period, which may be "rolling30"; "" with -1. */
+	char requests_period[METER_PERIOD_MAX + 1];
+	char tokens_period[METER_PERIOD_MAX + 1];
 	int known;                 /* current-period records found (0..6: 3 subjects x 2) */
 	int64_t as_of;             /* epoch seconds of the oldest record used (0: none) */
 	int64_t checked_at;        /* epoch seconds of the answer (the clock) */

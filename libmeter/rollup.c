@@ -375,7 +375,7 @@ static void describe_limit(const struct meter_rollup *r, int k, int64_t est, int
 	out->retry_after_seconds = ceil_s(r->ends_us - now_us);
 	out->manual = 0;
 	snprintf(out->reason, sizeof(out->reason),
-		 "an estimate of %lld %s exceeds the %lld remaining of the %s per %.8s limit of "
+		 "an estimate of %lld %s exceeds the %lld remaining of the %s per %s limit of "
 		 "%lld (%.64s)",
 		 (long long)est, metric_names[k], (long long)r->left[k], metric_names[k],
 		 out->period, (long long)r->limit[k], out->subject);

@@ -88,6 +88,17 @@ check_eq "a blocking flag with --remaining: exit" 3 "$rc"
 check "the flag's reason" grep -q 'blocked: requests per day limit of 50 reached' "$T_DIR/flag.out"
 check "nothing remains while it blocks" grep -Eq 'requests +0 remaining of 50' "$T_DIR/flag.out"
 
+# A rolling30 limit's flag: its period (the schema's longest name) whole in
+# the remaining amounts, not "rolling" (libmeter held 8 bytes for it).
+printf 'tenant/r30\t{"subject":"tenant/r30","state":"blocked","metric":"tokens","period":"rolling30","limit":1000,"used":1000,"until":"%s","reason":"tokens per rolling30 limit of 1000 reached","manual":false}\n' "$ENDS" |
+	kcat -b "$METER_KAFKA_BROKERS" -P -t "$METER_TOPIC_LIMITS" -K $'\t' || die "kcat failed"
+rc=0
+ctl check r30 --remaining --json >"$T_DIR/r30.json" 2>&1 || rc=$?
+check_eq "a rolling30 flag with --remaining: exit" 3 "$rc"
+check_eq "its period, whole, in the flag and the remaining tokens" "rolling30 rolling30" \
+	"$("$PY" -c 'import json,sys
+d = json.load(open(sys.argv[1])); print(d["period"], d["remaining"]["tokens"]["period"])' "$T_DIR/r30.json")"
+
 # ---- with meterd's own records ------------------------------------------------
 # The free plan: 50 requests and 100,000 tokens a day, 500 and 1,000,000 a
 # month. 10 calls of 1,000 + 200 tokens leave 40 requests and 88,000 tokens

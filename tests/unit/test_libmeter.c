@@ -1423,6 +1423,39 @@ static void test_estimate_with_a_blocking_flag_says_nothing_remains(void **state
 	meter_destroy(m);
 }
 
+/* "rolling30" (9 bytes, the schema's longest period) comes back whole in
+ * the decision and in the remaining amounts: the latter's period fields
+ * held 8 bytes and said "rolling". */
+static void test_rolling30_period_comes_back_whole(void **state)
+{
+	(void)state;
+	topic("roll.r30", 1);
+	topic("lim.roll.r30", 1);
+	put_day("roll.r30", "tenant/r30", "50", 10, "5000", 1200);
+	put_flag("lim.roll.r30", 0, "tenant/r30",
+		 "{\"subject\":\"tenant/r30\",\"state\":\"blocked\",\"subject_type\":\"tenant\","
+		 "\"metric\":\"tokens\",\"period\":\"rolling30\",\"period_start\":\"2026-10-25\","
+		 "\"limit\":1000,\"used\":1200,\"until\":\"" UNTIL "\","
+		 "\"reason\":\"tokens per rolling30 limit of 1000 reached\",\"manual\":false}");
+	flush_flags();
+	meter_t *m = new_estimator("lim.roll.r30", "roll.r30");
+	meter_decision_t d;
+	meter_remaining_t r;
+	assert_int_equal(meter_check(m, "r30", NULL, NULL, &d), METER_BLOCKED);
+	assert_string_equal(d.period, "rolling30");
+	assert_int_equal(meter_check_estimate(m, "r30", NULL, NULL, 0, 0, &d, &r), METER_BLOCKED);
+	assert_string_equal(d.period, "rolling30");
+	assert_string_equal(r.tokens_period, "rolling30");
+	assert_int_equal(r.tokens, 0);
+	assert_int_equal(r.tokens_limit, 1000);
+	assert_int_equal(r.tokens_reset, UNTIL_S);
+	assert_string_equal(r.requests_period, "day"); /* from the day's rollup */
+	/* The longest name a flag may carry fits as well. */
+	assert_int_equal((int)sizeof(r.requests_period), METER_PERIOD_MAX + 1);
+	assert_int_equal((int)sizeof(r.tokens_period), (int)sizeof(d.period));
+	meter_destroy(m);
+}
+
 static void test_malformed_rollups_are_ignored(void **state)
 {
 	(void)state;
@@ -1619,6 +1652,7 @@ int main(void)
 		cmocka_unit_test(test_estimate_unlimited_and_unknown),
 		cmocka_unit_test(test_estimate_ignores_past_periods_and_closed_records),
 		cmocka_unit_test(test_estimate_with_a_blocking_flag_says_nothing_remains),
+		cmocka_unit_test(test_rolling30_period_comes_back_whole),
 		cmocka_unit_test(test_malformed_rollups_are_ignored),
 		cmocka_unit_test(test_rollups_follow_updates_and_later_periods),
 		cmocka_unit_test(test_format_headers),
