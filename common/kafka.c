@@ -2,6 +2,7 @@
 #include "kafka.h"
 
 #include "clock.h"
+#include "kafka_props.h" /* libmeter's list, so that both route alike */
 
 #include <stdio.h>
 #include <string.h>
@@ -27,35 +28,9 @@ rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size
 	return conf;
 }
 
-/* The properties librdkafka 2.0.2 marks C (consumer) or P (producer) in its
- * CONFIGURATION.md, less the callbacks (not settable as text). */
-static const char *const consumer_only[] = {
-	"auto.commit.enable", "auto.commit.interval.ms", "auto.offset.reset", "check.crcs",
-	"consume.callback.max.messages", "coordinator.query.interval.ms", "enable.auto.commit",
-	"enable.auto.offset.store", "enable.partition.eof", "fetch.error.backoff.ms",
-	"fetch.max.bytes", "fetch.message.max.bytes", "fetch.min.bytes", "fetch.wait.max.ms",
-	"group.id", "group.instance.id", "group.protocol.type", "heartbeat.interval.ms",
-	"isolation.level", "max.partition.fetch.bytes", "max.poll.interval.ms",
-	"offset.store.method", "offset.store.path", "offset.store.sync.interval.ms",
-	"partition.assignment.strategy", "queued.max.messages.kbytes", "queued.min.messages",
-	"session.timeout.ms", NULL};
-static const char *const producer_only[] = {
-	"acks", "batch.num.messages", "batch.size", "compression.codec", "compression.level",
-	"compression.type", "delivery.report.only.error", "delivery.timeout.ms",
-	"enable.gapless.guarantee", "enable.idempotence", "linger.ms", "message.send.max.retries",
-	"message.timeout.ms", "partitioner", "produce.offset.report",
-	"queue.buffering.backpressure.threshold", "queue.buffering.max.kbytes",
-	"queue.buffering.max.messages", "queue.buffering.max.ms", "queuing.strategy",
-	"request.required.acks", "request.timeout.ms", "retries", "retry.backoff.ms",
-	"sticky.partitioning.linger.ms", "transaction.timeout.ms", "transactional.id", NULL};
-
 int kfk_prop_applies(const char *name, enum kfk_role role)
 {
-	const char *const *other = role == KFK_CONSUMER ? producer_only : consumer_only;
-	for (int i = 0; other[i]; i++)
-		if (strcmp(name, other[i]) == 0)
-			return 0;
-	return 1;
+	return meter__kafka_prop_applies(name, role == KFK_PRODUCER);
 }
 
 int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, enum kfk_role role,

@@ -267,7 +267,7 @@ int meter__emit_start(meter_t *m, const char *brokers, const meter_opts_t *o, ch
 	}
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 		rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, 0);
-	if ((rc = meter__apply_props(conf, o, "producer.", "consumer.", errstr, es)) != METER_OK)
+	if ((rc = meter__apply_props(conf, o, 1, errstr, es)) != METER_OK)
 		goto fail;
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_error_cb(conf, on_error);

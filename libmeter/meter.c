@@ -3,6 +3,7 @@
  * RFC 3339 times, librdkafka properties).
  */
 #include "meter_int.h"
+#include "kafka_props.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,11 +246,16 @@ void meter_opts_init(meter_opts_t *opts)
 	opts->check = 1;
 }
 
-/* Set the caller's properties on conf: those named "<only_prefix>x" as x,
- * those with skip_prefix not at all, any other as is. */
-int meter__apply_props(rd_kafka_conf_t *conf, const meter_opts_t *o, const char *only_prefix,
-		       const char *skip_prefix, char *errstr, size_t errstr_size)
+/* Set the caller's properties on the conf of the producer (producer 1) or
+ * of the reader's consumer (0): those named "producer.x" or "consumer.x"
+ * as x on that client only; any other on both, unless librdkafka documents
+ * it for the other kind of client only (kafka_props.h: it would ignore it
+ * with a CONFWARN line). */
+int meter__apply_props(rd_kafka_conf_t *conf, const meter_opts_t *o, int producer,
+		       char *errstr, size_t errstr_size)
 {
+	const char *only_prefix = producer ? "producer." : "consumer.";
+	const char *skip_prefix = producer ? "consumer." : "producer.";
 	char why[256];
 
 	for (size_t i = 0; i < o->props_count; i++) {
@@ -262,6 +268,8 @@ int meter__apply_props(rd_kafka_conf_t *conf, const meter_opts_t *o, const char 
 			continue;
 		if (!strncmp(name, only_prefix, strlen(only_prefix)))
 			name += strlen(only_prefix);
+		else if (!meter__kafka_prop_applies(name, producer))
+			continue;
 		if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
 			return meter__fail(errstr, errstr_size, METER_ERR_INVALID,
 					   "librdkafka property %s: %s", o->props[i].name, why);

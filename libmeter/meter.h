@@ -65,7 +65,9 @@ extern "C" {
 
 /* One librdkafka property. A name starting with "producer." or "consumer."
  * (prefix removed) applies only to the emit producer or the flag reader;
- * any other name applies to both (e.g. security.protocol, sasl.*). */
+ * any other name to both (e.g. security.protocol, sasl.*), except one that
+ * librdkafka documents for one kind of client only (session.timeout.ms,
+ * linger.ms, ...), which goes to that client alone. */
 typedef struct meter_prop {
 	const char *name;
 	const char *value;

@@ -163,8 +163,8 @@ int64_t meter__mono_ms(void);
 int meter__random(meter_t *m, void *out, size_t n);
 int meter__parse_rfc3339(const char *s, size_t len, int64_t *out_us);
 void meter__format_time(int64_t us, char *out, size_t out_size);
-int meter__apply_props(rd_kafka_conf_t *conf, const meter_opts_t *o, const char *only_prefix,
-		       const char *skip_prefix, char *errstr, size_t errstr_size);
+int meter__apply_props(rd_kafka_conf_t *conf, const meter_opts_t *o, int producer,
+		       char *errstr, size_t errstr_size);
 
 /* event.c */
 int meter__event_validate(const meter_event_t *ev, char *errstr, size_t errstr_size);

@@ -311,7 +311,7 @@ int meter__reader_start(meter_t *m, const char *brokers, const meter_opts_t *o, 
 					 defaults[i][0], why);
 			goto fail;
 		}
-	if ((rc = meter__apply_props(conf, o, "consumer.", "producer.", errstr, es)) != METER_OK)
+	if ((rc = meter__apply_props(conf, o, 0, errstr, es)) != METER_OK)
 		goto fail;
 	rd_kafka_conf_set_error_cb(conf, on_consumer_error);
 	rd_kafka_conf_set_opaque(conf, m);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -674,6 +675,70 @@ static void test_meter_new_rejects_bad_options(void **state)
 	o.check = 0; /* a consumer-only property is not given to the producer */
 	meter_t *m = meter_new("127.0.0.1:1", &o, errstr, sizeof(errstr));
 	assert_non_null(m);
+	meter_destroy(m);
+}
+
+/* What meter_new(brokers, o) prints on stderr (librdkafka's log lines) into
+ * out; returns the handle (NULL with errstr set). */
+static meter_t *meter_new_stderr(const meter_opts_t *o, char *errstr, size_t es, char *out,
+				 size_t out_size)
+{
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), STDERR_FILENO) >= 0);
+	meter_t *m = meter_new(bootstraps, o, errstr, es);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	size_t n = fread(out, 1, out_size - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+	return m;
+}
+
+/* A property librdkafka documents for one kind of client goes to that one
+ * alone (meterctl passes dev/env.sh's METER_KAFKA_PROP_session_timeout_ms:
+ * the producer printed a CONFWARN line for it at every emit); unknown names
+ * still go to both, so a typo fails. */
+static void test_props_go_only_to_the_clients_they_are_for(void **state)
+{
+	(void)state;
+	char errstr[256], printed[4096];
+	meter_opts_t o;
+	meter_prop_t props[] = {{"session.timeout.ms", "6000"},
+				{"heartbeat.interval.ms", "2000"},
+				{"linger.ms", "5"},
+				{"socket.keepalive.enable", "true"}}; /* both */
+	topic("lim.props", 1);
+	meter_opts_init(&o);
+	o.limits_topic = "lim.props";
+	o.props = props;
+	o.props_count = sizeof(props) / sizeof(props[0]);
+	meter_t *m = meter_new_stderr(&o, errstr, sizeof(errstr), printed, sizeof(printed));
+	if (!m)
+		fail_msg("meter_new: %s", errstr);
+	assert_null(strstr(printed, "CONFWARN"));
+	meter_destroy(m);
+
+	/* A bad value still fails the client it is for. */
+	props[0].value = "soon";
+	assert_null(meter_new(bootstraps, &o, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "session.timeout.ms"));
+	/* A misspelt name goes to both, and fails. */
+	props[0].name = "sesion.timeout.ms";
+	o.check = 0;
+	assert_null(meter_new(bootstraps, &o, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "sesion.timeout.ms"));
+	/* An explicit prefix is still obeyed, even against the list. */
+	props[0].name = "producer.session.timeout.ms";
+	props[0].value = "6000";
+	m = meter_new_stderr(&o, errstr, sizeof(errstr), printed, sizeof(printed));
+	assert_non_null(m);
+	assert_non_null(strstr(printed, "session.timeout.ms is a consumer property"));
 	meter_destroy(m);
 }
 
@@ -1637,6 +1702,7 @@ int main(void)
 		cmocka_unit_test(test_delivery_reports_name_the_event),
 		cmocka_unit_test(test_emit_on_a_full_queue_fails_within_the_bound),
 		cmocka_unit_test(test_meter_new_rejects_bad_options),
+		cmocka_unit_test(test_props_go_only_to_the_clients_they_are_for),
 		cmocka_unit_test(test_check_without_flags_allows),
 		cmocka_unit_test(test_absent_topic_is_ready_and_new_partitions_are_read),
 		cmocka_unit_test(test_blocked_tenant_flag_blocks_tenant_user_and_key),
