@@ -1,6 +1,5 @@
 /* obs.c - see obs.h. */
 #include "obs.h"
-#include "db.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
