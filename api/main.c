@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 	int early = cfg_daemon_args("meter-api", METER_VERSION, CFG_API, usage, &cfg, argc, argv);
 	if (early >= 0)
 		return early;
+	if (obs_check_addr("meter-api", cfg.http_addr) != 0)
+		return 2;
 	enum log_level lvl = LOG_LVL_INFO;
 	log_level_parse(cfg.log_level, &lvl);
 	log_init("meter-api", strcmp(cfg.log_format, "json") == 0, lvl);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -14,6 +15,7 @@
 #endif
 
 #include "db.h"
+#include "httpd.h"
 #include "log.h"
 
 #define PROBE_CACHE_S 1.0
@@ -239,6 +241,17 @@ int obs_serve(const char *addr, const struct obs_app *app, char *errstr, size_t 
 	}
 	obs.http = httpd_start(&hc, errstr, errstr_size);
 	return obs.http ? 0 : -1;
+}
+
+int obs_check_addr(const char *prog, const char *addr)
+{
+	struct sockaddr_storage sa;
+	unsigned len;
+	char err[512];
+	if (!addr[0] || httpd_parse_addr(addr, &sa, &len, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "%s: %s (METER_HTTP_ADDR, --http-addr)\n", prog, err);
+	return 2;
 }
 
 void obs_stop(void)

@@ -38,6 +38,9 @@ int obs_start(const struct meter_config *cfg, const char *prog, char *errstr,
 /* Serve HTTP on addr (nothing when addr is empty); app may be NULL. 0, or -1
  * with errstr set (bad address, port taken). */
 int obs_serve(const char *addr, const struct obs_app *app, char *errstr, size_t errstr_size);
+/* A daemon's METER_HTTP_ADDR checked before it starts: 0 when empty or a
+ * host:port, else 2 (a configuration error) after one line on stderr. */
+int obs_check_addr(const char *prog, const char *addr);
 /* Stop serving and free everything. Safe to call without obs_start. */
 void obs_stop(void);
 

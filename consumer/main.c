@@ -188,6 +188,8 @@ int main(int argc, char **argv)
 	int early = cfg_daemon_args("meterd", METER_VERSION, CFG_METERD, usage, &cfg, argc, argv);
 	if (early >= 0)
 		return early;
+	if (obs_check_addr("meterd", cfg.http_addr) != 0)
+		return 2;
 	apply_log_config(&cfg);
 	svc_init();
 	crash_report_install("meterd");

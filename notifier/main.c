@@ -361,6 +361,8 @@ int main(int argc, char **argv)
 	int early = cfg_daemon_args("meter-notifier", METER_VERSION, CFG_NOTIFIER, usage, &cfg, argc, argv);
 	if (early >= 0)
 		return early;
+	if (obs_check_addr("meter-notifier", cfg.http_addr) != 0)
+		return 2;
 	if (check_config(&cfg, &sched, err, sizeof(err)) != 0) {
 		fprintf(stderr, "meter-notifier: %s\n", err);
 		return 2;

@@ -226,8 +226,12 @@ check_eq "rows counted in the database" "$((GOOD + 5))" \
 OUT=$(METER_DATABASE_URL=$T_DBURL "$METERD" --http-addr "$MD" 2>&1 || true)
 check "a second meterd on the same port exits with a one-line reason" \
 	grep -q "cannot serve HTTP on $MD: the address is already in use" <<<"$OUT"
-OUT=$(METER_DATABASE_URL=$T_DBURL "$NOTIFIER" --http-addr "nonsense" 2>&1 || true)
-check "a bad METER_HTTP_ADDR is refused" grep -q "not host:port" <<<"$OUT"
+for prog in "$METERD" "$NOTIFIER" "$API"; do
+	rc=0
+	OUT=$(METER_DATABASE_URL=$T_DBURL "$prog" --http-addr "nonsense" 2>&1) || rc=$?
+	check_eq "$(basename "$prog") with a bad METER_HTTP_ADDR: a configuration error (exit 2), one line, before starting" \
+		"2 1 1" "$rc $(wc -l <<<"$OUT") $(grep -c "not host:port" <<<"$OUT")"
+done
 
 meterd_stop nt
 check_eq "notifier exit code on SIGTERM" 0 "$MD_RC"
