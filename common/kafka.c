@@ -43,6 +43,23 @@ int kfk_apply_props(rd_kafka_conf_t *conf, const struct meter_config *cfg, enum 
 	return 0;
 }
 
+int kfk_check_props(const struct meter_config *cfg, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	int rc = 0;
+	for (int i = 0; i < cfg->nprops && rc == 0; i++) {
+		const char *name = cfg->prop_name[i];
+		/* libmeter's side prefixes (meterctl hands its properties on). */
+		if (strncmp(name, "producer.", 9) == 0)
+			name += 9;
+		else if (strncmp(name, "consumer.", 9) == 0)
+			name += 9;
+		rc = kfk_set(conf, name, cfg->prop_value[i], errstr, errstr_size);
+	}
+	rd_kafka_conf_destroy(conf);
+	return rc;
+}
+
 rd_kafka_resp_err_t kfk_produce(rd_kafka_t *rk, const char *topic, const char *key,
 				const char *value, int timeout_ms)
 {

@@ -17,6 +17,11 @@ rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size
 /* Set one property; 0 or -1 with errstr. */
 int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
 	    size_t errstr_size);
+/* Every librdkafka property of cfg (METER_KAFKA_PROP_*, -X) is a known name
+ * with a valid value: 0, or -1 with errstr set. For a program's start, so
+ * that a typo is a configuration error before anything connects. */
+int kfk_check_props(const struct meter_config *cfg, char *errstr, size_t errstr_size);
+
 enum kfk_role { KFK_CONSUMER, KFK_PRODUCER };
 /* Apply the user's pass-through properties (so they override our defaults),
  * those of the other kind of client only left out (kfk_prop_applies). */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "crash.h"
 #include "db.h"
+#include "kafka.h"
 #include "log.h"
 #include "migrations.h"
 #include "mxd.h"
@@ -190,6 +191,10 @@ int main(int argc, char **argv)
 		return early;
 	if (obs_check_addr("meterd", cfg.http_addr) != 0)
 		return 2;
+	if (kfk_check_props(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meterd: %s (METER_KAFKA_PROP_*, -X)\n", err);
+		return 2;
+	}
 	apply_log_config(&cfg);
 	svc_init();
 	crash_report_install("meterd");

@@ -6,6 +6,7 @@
 
 #include "ctl.h"
 #include "db.h"
+#include "kafka.h"
 #include "log.h"
 #include "migrations.h"
 #include "num.h"
@@ -191,7 +192,8 @@ int main(int argc, char **argv)
 			return CTL_OK;
 		}
 	}
-	if (cfg_load(&c.cfg, CFG_CTL, &argc, argv, err, sizeof(err)) != 0) {
+	if (cfg_load(&c.cfg, CFG_CTL, &argc, argv, err, sizeof(err)) != 0 ||
+	    kfk_check_props(&c.cfg, err, sizeof(err)) != 0) {
 		ctl_err("%s", err);
 		return CTL_USAGE;
 	}

@@ -65,6 +65,12 @@ check_eq "plan add bare: a plan with no limits" "0 0" \
 check_eq "... that plan set and tenant add --plan then take" "0 0" \
 	"$(run plan set bare tokens month 5 | cut -d' ' -f1) $(run tenant add t-bare --plan bare | cut -d' ' -f1)"
 
+# ---- Kafka properties: a typo or a bad value is a usage error ---------------------
+check_eq "-X no.such.property=1: exit 2, one line" "2 0 1" "$(run -X no.such.property=1 tenant list)"
+check "... naming the property" grep -q 'Kafka property no.such.property' "$T_DIR/err"
+check_eq "-X linger.ms=abc: exit 2" "2 0 1" "$(run -X linger.ms=abc tenant list)"
+check_eq "-X producer.linger.ms=5 (libmeter's prefix): accepted" 0 "$(run -X producer.linger.ms=5 tenant list | cut -d' ' -f1)"
+
 # ---- --version, --config-reference, unknown options ----------------------------
 check_eq "--version: exit 0, the version meterd prints" "0 1 0 $("$METERD" --version | awk '{print $2}')" \
 	"$(run --version) $(awk '$1 == "meterctl" {print $2}' "$T_DIR/out")"

@@ -232,6 +232,10 @@ for prog in "$METERD" "$NOTIFIER" "$API"; do
 	check_eq "$(basename "$prog") with a bad METER_HTTP_ADDR: a configuration error (exit 2), one line, before starting" \
 		"2 1 1" "$rc $(wc -l <<<"$OUT") $(grep -c "not host:port" <<<"$OUT")"
 done
+rc=0
+OUT=$(METER_DATABASE_URL=$T_DBURL "$METERD" -X no.such.property=1 2>&1) || rc=$?
+check_eq "meterd with an unknown Kafka property: exit 2, one line naming it, before starting" \
+	"2 1 1" "$rc $(wc -l <<<"$OUT") $(grep -c "Kafka property no.such.property" <<<"$OUT")"
 
 meterd_stop nt
 check_eq "notifier exit code on SIGTERM" 0 "$MD_RC"
