@@ -268,6 +268,22 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 	return CTL_OK;
 }
 
+/* The UPDATE of tenant_set's undelivered notifications of one channel
+ * after the tenant's COLUMN changed (t: the updated tenant). */
+#define RETARGET(channel, column, what)                                                            \
+	"UPDATE notifications n"                                                                   \
+	"   SET target = coalesce(t." column ", n.target),"                                       \
+	"       status = CASE WHEN t." column " IS NULL AND n.status = 'pending'"                 \
+	"                     THEN 'disabled' ELSE n.status END,"                                  \
+	"       last_error = CASE WHEN t." column " IS NULL AND n.status = 'pending'"             \
+	"                         THEN 'the tenant''s " what " was removed' ELSE n.last_error END," \
+	"       next_attempt_at = CASE WHEN n.status = 'pending'"                                  \
+	"                              THEN least(n.next_attempt_at, now())"                       \
+	"                              ELSE n.next_attempt_at END"                                 \
+	"  FROM t WHERE n.tenant_id = t.id AND n.channel = '" channel "'"                        \
+	"   AND n.status IN ('pending', 'dead') AND n.target IS DISTINCT FROM t." column          \
+	"   AND (t." column " IS NOT NULL OR n.status = 'pending') RETURNING 1"
+
 static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o)
 {
 	char secret[64];
@@ -299,7 +315,7 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		 "plan_expires_at = $%d::timestamptz"},
 		{o->thresholds, thr, "thresholds = $%d::int[]"},
 	};
-	char sql[1024] = "UPDATE tenants SET updated_at = now(), auto_created = false";
+	char sql[4096] = "WITH t AS (UPDATE tenants SET updated_at = now(), auto_created = false";
 	const char *params[10] = {id};
 	int np = 1, changes = 0;
 	for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
@@ -329,17 +345,34 @@ static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o
 		ctl_err("nothing to change\n%s", tenant_usage);
 		return CTL_USAGE;
 	}
-	strcat(sql, " WHERE id = $1 RETURNING id");
+	strcat(sql, " WHERE id = $1 RETURNING id, webhook_url, email)");
+	/* A new webhook URL or address takes the tenant's undelivered
+	 * notifications with it (pending ones due now, dead ones for `retry
+	 * --dead`); one removed disables the pending ones that had it. */
+	static const char *const retarget[2] = {
+		", w AS (" RETARGET("webhook", "webhook_url", "webhook") ")",
+		", e AS (" RETARGET("email", "email", "email address") ")",
+	};
+	strcat(sql, o->webhook ? retarget[0] : ", w AS (SELECT 1 WHERE false)");
+	strcat(sql, o->email ? retarget[1] : ", e AS (SELECT 1 WHERE false)");
+	strcat(sql, " SELECT id, (SELECT count(*) FROM w) + (SELECT count(*) FROM e) FROM t");
 	PGresult *r = ctl_query(c, sql, np, params);
 	if (!r)
 		return CTL_FAIL;
 	int n = PQntuples(r);
+	char moved[24] = "0";
+	if (n == 1)
+		snprintf(moved, sizeof(moved), "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
 	if (n != 1) {
 		ctl_err("no tenant '%s' (add it with 'meterctl tenant add %s')", id, id);
 		return CTL_FAIL;
 	}
-	printf("tenant %s updated\n", id);
+	if (strcmp(moved, "0") != 0)
+		printf("tenant %s updated (%s undelivered notification%s follow%s the change)\n", id,
+		       moved, strcmp(moved, "1") ? "s" : "", strcmp(moved, "1") ? "" : "s");
+	else
+		printf("tenant %s updated\n", id);
 	warn_expired(id, o);
 	/* A new plan or expiry changes limits: clear or set flags at once. */
 	return ctl_reevaluate(c, id);

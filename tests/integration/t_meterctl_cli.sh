@@ -65,6 +65,39 @@ check_eq "plan add bare: a plan with no limits" "0 0" \
 check_eq "... that plan set and tenant add --plan then take" "0 0" \
 	"$(run plan set bare tokens month 5 | cut -d' ' -f1) $(run tenant add t-bare --plan bare | cut -d' ' -f1)"
 
+# ---- a tenant's new webhook or address takes its undelivered notifications -------
+ctl tenant add hook1 --webhook https://old.example/hook --email old@example.com >/dev/null ||
+	die "tenant add hook1 failed"
+note() { # ID CHANNEL TARGET STATUS
+	sql "INSERT INTO notifications (msg_id, tenant_id, subject_type, subject_id, metric, period,
+	        period_start, threshold, channel, target, limit_value, used, payload, status,
+	        next_attempt_at)
+	     VALUES ('msg_t$1', 'hook1', 'tenant', '', 'requests', 'day', current_date, $1, '$2', '$3',
+	             50, 50, '{}', '$4', now() + interval '30 minutes')" >/dev/null
+}
+note 80 webhook https://old.example/hook pending
+note 90 webhook https://old.example/hook dead
+note 100 webhook https://old.example/hook delivered
+note 81 email old@example.com pending
+targets() {
+	sql "SELECT string_agg(threshold || ':' || target || ':' || status
+	                       || CASE WHEN next_attempt_at <= now() THEN ':due' ELSE '' END, ' '
+	                       ORDER BY threshold) FROM notifications WHERE tenant_id = 'hook1'"
+}
+check_eq "tenant set --webhook: pending (due now) and dead follow, delivered stay, email untouched" \
+	"0 tenant hook1 updated (2 undelivered notifications follow the change)" \
+	"$(run tenant set hook1 --webhook https://new.example/hook | cut -d' ' -f1) $(head -1 "$T_DIR/out")"
+check_eq "... the rows" \
+	"80:https://new.example/hook:pending:due 81:old@example.com:pending 90:https://new.example/hook:dead 100:https://old.example/hook:delivered" \
+	"$(targets)"
+check_eq "tenant set --email: the pending email follows" \
+	"81:new@example.com:pending:due" "$(ctl tenant set hook1 --email new@example.com >/dev/null; targets | tr ' ' '\n' | grep '^81:')"
+check_eq "tenant set --webhook none: the pending webhook is disabled, the dead one kept" \
+	"80:https://new.example/hook:disabled:due 90:https://new.example/hook:dead" \
+	"$(ctl tenant set hook1 --webhook none >/dev/null; targets | tr ' ' '\n' | grep -E '^(80|90):' | paste -sd' ')"
+check_eq "... saying why" "the tenant's webhook was removed" \
+	"$(sql "SELECT last_error FROM notifications WHERE msg_id = 'msg_t80'")"
+
 # ---- Kafka properties: a typo or a bad value is a usage error ---------------------
 check_eq "-X no.such.property=1: exit 2, one line" "2 0 1" "$(run -X no.such.property=1 tenant list)"
 check "... naming the property" grep -q 'Kafka property no.such.property' "$T_DIR/err"
