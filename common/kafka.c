@@ -2,6 +2,7 @@
 #include "kafka.h"
 
 #include "clock.h"
+#include "log.h"
 #include "kafka_props.h" /* libmeter's list, so that both route alike */
 
 #include <stdio.h>
@@ -18,9 +19,21 @@ int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *er
 	return 0;
 }
 
+void kfk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3)
+		log_warnx("librdkafka %s: %s", fac, buf);
+	else
+		log_debug("librdkafka %s: %s", fac, buf);
+}
+
 rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	/* Through our logger (text or JSON lines), not librdkafka's own
+	 * "%3|...|FAIL|..." lines on stderr. */
+	rd_kafka_conf_set_log_cb(conf, kfk_log_cb);
 	if (kfk_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, errstr_size) != 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;

@@ -14,6 +14,9 @@
  * pass-through properties win.
  * NULL with errstr on a bad property. */
 rd_kafka_conf_t *kfk_conf_new(const struct meter_config *cfg, char *errstr, size_t errstr_size);
+/* librdkafka's log lines through log.h (warnings up to level 3, the rest as
+ * debug); kfk_conf_new sets it on every client. */
+void kfk_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 /* Set one property; 0 or -1 with errstr. */
 int kfk_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
 	    size_t errstr_size);

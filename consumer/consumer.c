@@ -367,15 +367,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	log_warnx("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	if (level <= 3)
-		log_warnx("librdkafka %s: %s", fac, buf);
-	else
-		log_debug("librdkafka %s: %s", fac, buf);
-}
-
 static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
 	(void)rk;
@@ -441,7 +432,6 @@ struct consumer *consumer_new(const struct meter_config *cfg, int worker,
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
-	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	rd_kafka_conf_set_opaque(conf, c);
 

@@ -232,6 +232,20 @@ for prog in "$METERD" "$NOTIFIER" "$API"; do
 	check_eq "$(basename "$prog") with a bad METER_HTTP_ADDR: a configuration error (exit 2), one line, before starting" \
 		"2 1 1" "$rc $(wc -l <<<"$OUT") $(grep -c "not host:port" <<<"$OUT")"
 done
+# librdkafka's own lines go through meterd's logger, from every client (its
+# producers printed raw "%3|...|FAIL|..." lines, breaking JSON logs).
+METER_DATABASE_URL=$T_DBURL METER_LOG_FORMAT=json METER_GROUP_ID=nobroker \
+	timeout -s TERM 6 "$METERD" --kafka-brokers 127.0.0.1:1 >"$T_DIR/nobroker.log" 2>&1 || true
+check "with no broker, librdkafka's complaints are logged" grep -q 'librdkafka' "$T_DIR/nobroker.log"
+check_eq "... every line of the log is JSON (none of librdkafka's raw lines)" ok "$("$PY" -c '
+import json, sys
+bad = []
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        json.loads(line)
+    except ValueError:
+        bad.append(line.strip()[:80])
+print("ok" if not bad else "%d not JSON, e.g. %s" % (len(bad), bad[0]))' "$T_DIR/nobroker.log")"
 rc=0
 OUT=$(METER_DATABASE_URL=$T_DBURL "$METERD" -X no.such.property=1 2>&1) || rc=$?
 check_eq "meterd with an unknown Kafka property: exit 2, one line naming it, before starting" \
