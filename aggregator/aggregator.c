@@ -47,7 +47,8 @@ struct item {
 	enum item_kind kind;
 	int32_t partition;
 	int64_t offset;
-	/* IT_EVENT, IT_DUP */
+	/* IT_EVENT, IT_DUP (id and tenant_id also IT_REJECT, when it names
+	 * valid ones; else NULL) */
 	const char *id, *tenant_id, *user_id, *api_key_id, *provider, *model, *operation,
 		*source, *type, *endpoint, *method, *workflow_id, *execution_id, *units_json,
 		*metadata_json;
@@ -451,6 +452,13 @@ enum agg_added agg_add(struct agg *a, int32_t partition, int64_t offset, const v
 			return AGG_ADD_FAILED;
 		it->key_len = key_len;
 	}
+	/* Its tenant and id when it names them validly: operators look a
+	 * tenant's rejects up by them. */
+	char tenant_id[EV_ID_MAX + 1], id[EV_ID_MAX + 1];
+	ev_reject_ids(payload, len, lim.max_bytes, tenant_id, id);
+	if ((tenant_id[0] && !(it->tenant_id = arena_dup(a, tenant_id, strlen(tenant_id)))) ||
+	    (id[0] && !(it->id = arena_dup(a, id, strlen(id)))))
+		return AGG_ADD_FAILED;
 	/* The detail may quote input: keep it printable ASCII for the database. */
 	for (char *p = it->err->detail; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
@@ -662,10 +670,8 @@ static void copy_reject_row(struct buf *b, const char *topic, const struct item 
 	copy_sep(b);
 	copy_str(b, ev_reason_name(it->err->reason));
 	copy_str(b, it->err->detail);
-	copy_null(b); /* tenant_id: unknown for a rejected event */
-	copy_sep(b);
-	copy_null(b); /* event_id */
-	copy_sep(b);
+	copy_str(b, it->tenant_id); /* NULL when it named none, or no valid one */
+	copy_str(b, it->id);
 	copy_bytea(b, it->payload, it->payload_len);
 	copy_sep(b);
 	copy_num(b, (int64_t)it->payload_size);

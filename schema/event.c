@@ -813,3 +813,40 @@ int ev_equal(const struct meter_event *a, const struct meter_event *b)
 #undef SAME_STR
 #undef SAME_OWNED
 }
+
+/* s when it is a string that is a valid identifier, else NULL. */
+static const char *id_or_null(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (!s)
+		return NULL;
+	size_t n = json_string_length(v);
+	if (n == 0 || n > EV_ID_MAX)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!ev_char_allowed(CS_ID, (unsigned char)s[i]))
+			return NULL;
+	return s;
+}
+
+void ev_reject_ids(const void *payload, size_t len, size_t max_bytes,
+		   char tenant_id[EV_ID_MAX + 1], char id[EV_ID_MAX + 1])
+{
+	tenant_id[0] = id[0] = '\0';
+	if (len > (max_bytes ? max_bytes : EV_DEFAULT_MAX_BYTES))
+		return;
+	json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return;
+	}
+	const char *t = id_or_null(json_object_get(root, "subject"));
+	if (!t)
+		t = id_or_null(json_object_get(json_object_get(root, "data"), "tenant_id"));
+	const char *i = id_or_null(json_object_get(root, "id"));
+	if (t)
+		snprintf(tenant_id, EV_ID_MAX + 1, "%s", t);
+	if (i)
+		snprintf(id, EV_ID_MAX + 1, "%s", i);
+	json_decref(root);
+}

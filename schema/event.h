@@ -118,6 +118,14 @@ int ev_parse(const void *buf, size_t len, const struct ev_limits *lim, struct me
 /* Free what ev owns and zero it. ev_clear(NULL) is a no-op. */
 void ev_clear(struct meter_event *ev);
 
+/* For an event that failed validation, what it says of itself, as far as
+ * it can be trusted: its tenant (subject, the tenant it is routed as, else
+ * data.tenant_id) and id, each
+ * copied only when it is a valid identifier, else "". Nothing from a payload
+ * over max_bytes (0: the default cap) or that is not a JSON object. */
+void ev_reject_ids(const void *payload, size_t len, size_t max_bytes,
+		   char tenant_id[EV_ID_MAX + 1], char id[EV_ID_MAX + 1]);
+
 /* Stable machine-readable name of a reason, e.g. "wrong_type". */
 const char *ev_reason_name(enum ev_reason r);
 

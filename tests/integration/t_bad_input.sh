@@ -57,6 +57,17 @@ check_eq "rejected_events (offset reason) on partition 0" "$EXPECTED" \
 check_eq "rejected_events keep the key and the payload size" "$(grep -vc '^valid' "$CASES") 0" \
 	"$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE kafka_key IS DISTINCT FROM 'acme'::bytea
 	          OR payload_size <> length(payload) AND reason <> 'too_large') FROM rejected_events")"
+# A reject keeps the tenant and id it names, when they are valid identifiers
+# (a tenant's rejects can be found by them); none for what is not an object
+# or names none, and never the invalid one ("ac me", a 201-byte id).
+check_eq "rejected_events: tenant and id of the events that name valid ones" \
+	"$(printf '%s\n' "1 - -" "2 - -" "3 - -" "4 acme b-str" "5 acme b-frac" "6 acme b-data" "7 - -" \
+		"8 acme b-neg" "11 acme -" "12 - b-notenant" "14 - -" "15 acme b-future" "16 acme b-past" \
+		"18 acme b-mis" "21 acme -" "22 - b-chars" "23 - -")" \
+	"$(sql "SELECT kafka_offset || ' ' || coalesce(tenant_id, '-') || ' ' || coalesce(event_id, '-')
+	          FROM rejected_events WHERE kafka_partition = 0
+	           AND kafka_offset IN (1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 18, 21, 22, 23)
+	         ORDER BY kafka_offset")"
 check_eq "payload of the NULL message stored as empty" "0 0" \
 	"$(sql "SELECT payload_size || ' ' || length(payload) FROM rejected_events WHERE kafka_offset = 3")"
 check_eq "counted events (only v1, v2, v3)" "v1 v2 v3" \

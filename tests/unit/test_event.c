@@ -1264,6 +1264,44 @@ static void test_fast_path_took_table_rows(void **state)
 	assert_true(fast_accepted >= 20);
 }
 
+/* A rejected event's own tenant and id, only when valid identifiers. */
+static void test_reject_ids(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *payload, *tenant, *id;
+	} cases[] = {
+		{"{\"id\":\"e-1\",\"subject\":\"acme\",\"data\":{\"tenant_id\":\"evil\"}}", "acme",
+		 "e-1"},
+		{"{\"id\":\"e-2\",\"data\":{\"tenant_id\":\"beta\"}}", "beta", "e-2"},
+		{"{\"id\":\"e 3\",\"subject\":\"ac me\",\"data\":{\"tenant_id\":\"gamma\"}}", "gamma",
+		 ""},
+		{"{\"id\":7,\"subject\":[\"acme\"],\"data\":\"x\"}", "", ""},
+		{"{\"id\":\"\",\"subject\":\"\"}", "", ""},
+		{"[{\"id\":\"e-4\"}]", "", ""},
+		{"not json {\"id\":\"e-5\"}", "", ""},
+		{"{\"id\":\"e-6\",\"id\":\"e-7\",\"subject\":\"acme\"}", "", ""},
+		{"", "", ""},
+	};
+	char tenant[EV_ID_MAX + 1], id[EV_ID_MAX + 1];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ev_reject_ids(cases[i].payload, strlen(cases[i].payload), 0, tenant, id);
+		assert_string_equal(tenant, cases[i].tenant);
+		assert_string_equal(id, cases[i].id);
+	}
+	/* 129 bytes is one too many for an identifier. */
+	char doc[256];
+	snprintf(doc, sizeof(doc), "{\"id\":\"%0129d\",\"subject\":\"acme\"}", 0);
+	ev_reject_ids(doc, strlen(doc), 0, tenant, id);
+	assert_string_equal(tenant, "acme");
+	assert_string_equal(id, "");
+	/* Nothing from a payload over the cap. */
+	snprintf(doc, sizeof(doc), "{\"id\":\"e-8\",\"subject\":\"acme\"}");
+	ev_reject_ids(doc, strlen(doc), 10, tenant, id);
+	assert_string_equal(tenant, "");
+	assert_string_equal(id, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1292,6 +1330,7 @@ int main(void)
 		cmocka_unit_test(test_fast_path_takes_common_events),
 		cmocka_unit_test(test_fast_path_declines_to_the_full_parser),
 		cmocka_unit_test(test_fast_path_took_table_rows),
+		cmocka_unit_test(test_reject_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
