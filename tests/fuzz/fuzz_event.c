@@ -171,6 +171,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_paths_agree(data, size, NULL);
 	check_paths_agree(data, size, &window);
 
+	/* A reject's own tenant and id: identifiers or nothing, whatever the bytes. */
+	char tenant[EV_ID_MAX + 1], id[EV_ID_MAX + 1];
+	ev_reject_ids(data, size, 0, tenant, id);
+	for (const char *f = tenant; f; f = f == tenant ? id : NULL)
+		for (const char *p = f; *p; p++)
+			CHECK(strchr("._~:@+=-", *p) || (*p >= 'a' && *p <= 'z') ||
+			      (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'));
+
 	/* The time parser on its own, without a NUL terminator. */
 	if (ev_parse_rfc3339((const char *)data, size, &us) == 0)
 		check_time_round_trip(us);
