@@ -114,14 +114,23 @@ echo
 say "meterctl usage acme --day today"
 "$B/meterctl" usage acme --day "$(TZ=America/Argentina/Buenos_Aires date +%F)"
 
-# meter-api on a free port, with a token that reads acme only.
-API_PORT=$("$ROOT/dev/env.sh" free-port)
+# meter-api on a port it picks itself (port 0: a port found free beforehand
+# can be taken by another process before meter-api binds it), with a token
+# that reads acme only; its log says where it serves.
 TOKEN=$("$B/meterctl" token create --tenant acme --name make-run)
 APILOG=${ENVDIR:-/tmp}/meter-api-demo.log
-METER_HTTP_ADDR=127.0.0.1:$API_PORT "$B/meter-api" >"$APILOG" 2>&1 &
+METER_HTTP_ADDR=127.0.0.1:0 "$B/meter-api" >"$APILOG" 2>&1 &
 APID=$!
-URL="http://127.0.0.1:$API_PORT/v1/tenants/acme/usage/breakdown"
-say "meter-api on 127.0.0.1:$API_PORT: GET /v1/tenants/acme/usage/breakdown with acme's token"
+API_ADDR=
+for _ in $(seq 1 100); do
+	API_ADDR=$(grep -m1 -oE 'serving http://[^ ]+' "$APILOG" | sed 's,^serving http://,,') || true
+	[[ -n $API_ADDR ]] && break
+	kill -0 "$APID" 2>/dev/null || break
+	sleep 0.1
+done
+[[ -n $API_ADDR ]] || { echo "meter-api did not start; its log:" >&2; tail -20 "$APILOG" >&2; exit 1; }
+URL="http://$API_ADDR/v1/tenants/acme/usage/breakdown"
+say "meter-api on $API_ADDR: GET /v1/tenants/acme/usage/breakdown with acme's token"
 /usr/bin/python3 - "$URL" "$TOKEN" <<'PY' || { echo "meter-api did not answer; its log:" >&2; tail -20 "$APILOG" >&2; exit 1; }
 import json, sys, time, urllib.error, urllib.request
 url, token = sys.argv[1], sys.argv[2]
@@ -140,5 +149,5 @@ for m in doc["models"]:
           m["events"], m["total_tokens"], m["cost_usd"]))
 PY
 if [[ ${KEEP:-0} == 1 ]]; then
-	say "KEEP=1: meterd (pid $MPID), meter-api (pid $APID, http://127.0.0.1:$API_PORT, token $TOKEN) and the environment stay up; source ${ENVDIR:-}/env to use them"
+	say "KEEP=1: meterd (pid $MPID), meter-api (pid $APID, http://$API_ADDR, token $TOKEN) and the environment stay up; source ${ENVDIR:-}/env to use them"
 fi
