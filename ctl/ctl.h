@@ -51,6 +51,10 @@ int ctl_thresholds_array(const char *list, char *out, size_t out_size);
  * 'x' (plans: free, starter, ...)"; CTL_FAIL on a database error. */
 int ctl_check_plan(struct ctl *c, const char *plan);
 
+/* 1 if the tenant exists, 0 if not, -1 after a database error (said);
+ * callers say what to do about a missing one. */
+int ctl_tenant_exists(struct ctl *c, const char *tenant);
+
 /* metric: requests | tokens | cost | op:<operation>. 0 when valid. */
 int ctl_check_metric(const char *m);
 

@@ -466,16 +466,14 @@ static int limit_show(struct ctl *c, const char *tenant, const char *type, const
 	if (!conn)
 		return CTL_FAIL;
 	const char *params[3] = {tenant, type, id};
-	PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, params);
-	if (!r)
+	int found = ctl_tenant_exists(c, tenant);
+	if (found < 0)
 		return CTL_FAIL;
-	int found = PQntuples(r) == 1;
-	PQclear(r);
 	if (!found) {
 		ctl_err("no tenant '%s'", tenant);
 		return CTL_FAIL;
 	}
-	r = ctl_query(c, "SELECT metric, period, limit_value::text, source"
+	PGresult *r = ctl_query(c, "SELECT metric, period, limit_value::text, source"
 		     " FROM meter_effective_limits($1, $2, $3) ORDER BY period, metric", 3, params);
 	if (!r)
 		return CTL_FAIL;

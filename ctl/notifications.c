@@ -47,12 +47,9 @@ static const char list_sql[] =
  * the list is not refused while it has rows). */
 static int tenant_known(struct ctl *c, const char *tenant)
 {
-	const char *params[1] = {tenant};
-	PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, params);
-	if (!r)
+	int found = ctl_tenant_exists(c, tenant);
+	if (found < 0)
 		return CTL_FAIL;
-	int found = PQntuples(r) == 1;
-	PQclear(r);
 	if (!found) {
 		ctl_err("no tenant '%s' (see meterctl tenant list)", tenant);
 		return CTL_FAIL;

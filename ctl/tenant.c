@@ -284,6 +284,17 @@ static int tenant_add(struct ctl *c, const char *id, const struct tenant_opts *o
 	"   AND n.status IN ('pending', 'dead') AND n.target IS DISTINCT FROM t." column          \
 	"   AND (t." column " IS NOT NULL OR n.status = 'pending') RETURNING 1"
 
+int ctl_tenant_exists(struct ctl *c, const char *tenant)
+{
+	const char *params[1] = {tenant};
+	PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, params);
+	if (!r)
+		return -1;
+	int found = PQntuples(r) == 1;
+	PQclear(r);
+	return found;
+}
+
 static int tenant_set(struct ctl *c, const char *id, const struct tenant_opts *o)
 {
 	char secret[64];

@@ -56,12 +56,9 @@ static int token_create(struct ctl *c, int argc, char **argv)
 	if (!ctl_db(c))
 		return CTL_FAIL;
 	if (tenant) {
-		const char *p[1] = {tenant};
-		PGresult *r = ctl_query(c, "SELECT 1 FROM tenants WHERE id = $1", 1, p);
-		if (!r)
+		int found = ctl_tenant_exists(c, tenant);
+		if (found < 0)
 			return CTL_FAIL;
-		int found = PQntuples(r) == 1;
-		PQclear(r);
 		if (!found) {
 			ctl_err("no tenant '%s' (meterctl tenant add %s)", tenant, tenant);
 			return CTL_FAIL;
